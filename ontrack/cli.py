@@ -1,0 +1,261 @@
+"""The ``ontrack`` command.
+
+Each sub-command loads the district config, calls one stage's job function and prints
+the summary it returns. Heavy libraries (pandas, LightGBM, MLflow, Evidently) are
+imported inside the commands so that ``ontrack --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+import ontrack  # noqa: F401  (turns library telemetry off before anything else)
+from ontrack._logging import configure_logging
+from ontrack.config import ConfigError, DistrictConfig, load_config
+
+app = typer.Typer(
+    help="OnTrack: early-warning and progress indicators for a school district.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+logger = logging.getLogger(__name__)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="ONTRACK_CONFIG",
+        help="District config file (TOML).",
+    ),
+]
+DEFAULT_CONFIG = Path("configs/demo.toml")
+DEMO_DATA_DIR = Path("state/demo-district")
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+) -> None:
+    configure_logging(verbose)
+
+
+def _config(path: Path) -> DistrictConfig:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        console.print(f"[red]config error[/red]\n{error}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}", highlight=False, markup=False)
+    raise typer.Exit(1) from None
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path, typer.Option(help="Folder for the canonical tables.")] = (
+        DEMO_DATA_DIR
+    ),
+    students: Annotated[int, typer.Option(min=10, help="Students per year.")] = 12_000,
+    schools: Annotated[int, typer.Option(min=3, help="Schools.")] = 20,
+    years: Annotated[int, typer.Option(min=1, max=20, help="School years.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    file_format: Annotated[
+        str, typer.Option("--format", help="csv or parquet.")
+    ] = "csv",
+) -> None:
+    """Write the canonical tables of a made-up district (same seed, same bytes)."""
+    from features import generate_demo_district
+
+    summary = generate_demo_district(
+        out,
+        n_students=students,
+        n_schools=schools,
+        n_years=years,
+        seed=seed,
+        file_format=file_format,
+    )
+    console.print(summary.describe(), highlight=False)
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="Export folder (or file).")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    source_format: Annotated[
+        str,
+        typer.Option("--format", help="canonical, edfi-xml or student-table."),
+    ] = "canonical",
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column mapping for --format student-table.")
+    ] = None,
+) -> None:
+    """Validate an export, quarantine bad rows and load the warehouse."""
+    from features import IngestError, ingest_district
+
+    district = _config(config)
+    try:
+        report = ingest_district(district, source, source_format, mapping=mapping)
+    except IngestError as error:
+        _fail(error)
+    console.print(report.describe(), highlight=False)
+
+
+@app.command()
+def features(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="One as-of date (YYYY-MM-DD)."),
+    ] = None,
+    checkpoints: Annotated[
+        bool, typer.Option("--checkpoints", help="Every checkpoint of every year.")
+    ] = False,
+) -> None:
+    """Build student and school snapshots and KPI labels from the warehouse."""
+    from features import build_snapshots
+
+    if as_of is not None and checkpoints:
+        _fail(ValueError("give either --as-of or --checkpoints, not both"))
+    district = _config(config)
+    summary = build_snapshots(district, as_of=as_of.date() if as_of else None)
+    console.print(summary.describe(), highlight=False)
+
+
+@app.command()
+def train(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Fit, calibrate, evaluate and register one risk model per KPI."""
+    from training import train_models
+
+    summary = train_models(_config(config))
+    console.print(summary.describe(), highlight=False)
+
+
+@app.command()
+def score(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="As-of date; default the latest."),
+    ] = None,
+) -> None:
+    """Score students with each KPI's champion; write lists and projections."""
+    from training import score_students
+
+    summary = score_students(_config(config), as_of=as_of.date() if as_of else None)
+    console.print(summary.describe(), highlight=False)
+
+
+@app.command()
+def monitor(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Drift of the scored snapshot against the training reference."""
+    from monitoring import monitor_drift
+
+    summary = monitor_drift(_config(config))
+    console.print(summary.describe(), highlight=False)
+    if summary.alert:
+        raise typer.Exit(3)
+
+
+@app.command()
+def publish(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Public progress indicators with small-cell suppression."""
+    from monitoring import publish_indicators
+
+    summary = publish_indicators(_config(config))
+    console.print(summary.describe(), highlight=False)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = DEFAULT_CONFIG,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+) -> None:
+    """Start the prediction service on 127.0.0.1."""
+    from serving import run_server
+
+    run_server(_config(config), port=port)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Argument(help="counselor, leader or service.")],
+    name: Annotated[str, typer.Argument(help="Who holds the token.")],
+    schools: Annotated[
+        list[str] | None, typer.Option("--school", help="A counselor's school.")
+    ] = None,
+) -> None:
+    """Make a new bearer token and print the config entry that stores its hash."""
+    import hashlib
+    import secrets
+
+    if role not in ("counselor", "leader", "service"):
+        _fail(ValueError(f"role must be counselor, leader or service, got {role!r}"))
+    if role == "counselor" and not schools:
+        _fail(ValueError("a counselor token needs at least one --school"))
+    secret = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    console.print(f"token (give it to {name}; it is not stored): {secret}\n")
+    entry = f'[[serving.tokens]]\nname = "{name}"\nrole = "{role}"\nsha256 = "{digest}"'
+    if schools:
+        entry += "\nschools = [" + ", ".join(f'"{s}"' for s in schools) + "]"
+    console.print(entry, highlight=False, markup=False)
+
+
+@app.command()
+def demo(
+    config: ConfigOption = DEFAULT_CONFIG,
+    students: Annotated[int, typer.Option(min=10)] = 12_000,
+    schools: Annotated[int, typer.Option(min=3)] = 20,
+    years: Annotated[int, typer.Option(min=2, max=20)] = 4,
+) -> None:
+    """The main job on the built-in demo district, end to end."""
+    from features import build_snapshots, generate_demo_district, ingest_district
+
+    district = _config(config)
+    source = district.state_dir / "demo-district"
+    console.rule("1. demo district")
+    console.print(
+        generate_demo_district(
+            source, n_students=students, n_schools=schools, n_years=years
+        ).describe(),
+        highlight=False,
+    )
+    console.rule("2. ingest")
+    console.print(ingest_district(district, source).describe(), highlight=False)
+    console.rule("3. features")
+    console.print(build_snapshots(district).describe(), highlight=False)
+    for step, stage in ((4, "train"), (5, "score"), (6, "monitor"), (7, "publish")):
+        runner = _optional_stage(stage)
+        if runner is None:
+            continue
+        console.rule(f"{step}. {stage}")
+        summary = runner(district)
+        console.print(summary.describe(), highlight=False)
+
+
+def _optional_stage(stage: str):
+    """The job function of a later stage, or None while it is not built yet."""
+    import importlib
+
+    package, function = {
+        "train": ("training", "train_models"),
+        "score": ("training", "score_students"),
+        "monitor": ("monitoring", "monitor_drift"),
+        "publish": ("monitoring", "publish_indicators"),
+    }[stage]
+    return getattr(importlib.import_module(package), function, None)
+
+
+if __name__ == "__main__":
+    app()
