@@ -1,1 +1,10 @@
+"""From a district's export to indicators as of any date.
 
+Ingest validates the canonical tables (or an adapter's output), quarantines bad rows
+and loads the warehouse; the indicator definitions turn the warehouse into student
+and school snapshots keyed by ``(student_id, as_of_date)`` that use only events
+strictly before ``as_of_date``, plus KPI labels and the ABC baseline flags. The demo
+generator writes a made-up district in the canonical shape.
+"""
+
+__all__: list[str] = []
