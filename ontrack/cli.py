@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)
 logger = logging.getLogger(__name__)
 
 ConfigOption = Annotated[
@@ -43,7 +43,9 @@ DEMO_DATA_DIR = Path("state/demo-district")
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logs.")
+    ] = False,
 ) -> None:
     configure_logging(verbose)
 
@@ -101,9 +103,9 @@ def ingest(
     ] = None,
 ) -> None:
     """Validate an export, quarantine bad rows and load the warehouse."""
+    district = _config(config)
     from features import IngestError, ingest_district
 
-    district = _config(config)
     try:
         report = ingest_district(district, source, source_format, mapping=mapping)
     except IngestError as error:
@@ -123,11 +125,11 @@ def features(
     ] = False,
 ) -> None:
     """Build student and school snapshots and KPI labels from the warehouse."""
-    from features import build_snapshots
-
     if as_of is not None and checkpoints:
         _fail(ValueError("give either --as-of or --checkpoints, not both"))
     district = _config(config)
+    from features import build_snapshots
+
     summary = build_snapshots(district, as_of=as_of.date() if as_of else None)
     console.print(summary.describe(), highlight=False)
 
@@ -135,9 +137,10 @@ def features(
 @app.command()
 def train(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Fit, calibrate, evaluate and register one risk model per KPI."""
+    district = _config(config)
     from training import train_models
 
-    summary = train_models(_config(config))
+    summary = train_models(district)
     console.print(summary.describe(), highlight=False)
 
 
@@ -150,18 +153,20 @@ def score(
     ] = None,
 ) -> None:
     """Score students with each KPI's champion; write lists and projections."""
+    district = _config(config)
     from training import score_students
 
-    summary = score_students(_config(config), as_of=as_of.date() if as_of else None)
+    summary = score_students(district, as_of=as_of.date() if as_of else None)
     console.print(summary.describe(), highlight=False)
 
 
 @app.command()
 def monitor(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Drift of the scored snapshot against the training reference."""
+    district = _config(config)
     from monitoring import monitor_drift
 
-    summary = monitor_drift(_config(config))
+    summary = monitor_drift(district)
     console.print(summary.describe(), highlight=False)
     if summary.alert:
         raise typer.Exit(3)
@@ -170,9 +175,10 @@ def monitor(config: ConfigOption = DEFAULT_CONFIG) -> None:
 @app.command()
 def publish(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Public progress indicators with small-cell suppression."""
+    district = _config(config)
     from monitoring import publish_indicators
 
-    summary = publish_indicators(_config(config))
+    summary = publish_indicators(district)
     console.print(summary.describe(), highlight=False)
 
 
@@ -182,9 +188,10 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
 ) -> None:
     """Start the prediction service on 127.0.0.1."""
+    district = _config(config)
     from serving import run_server
 
-    run_server(_config(config), port=port)
+    run_server(district, port=port)
 
 
 @app.command()
@@ -220,9 +227,9 @@ def demo(
     years: Annotated[int, typer.Option(min=2, max=20)] = 4,
 ) -> None:
     """The main job on the built-in demo district, end to end."""
+    district = _config(config)
     from features import build_snapshots, generate_demo_district, ingest_district
 
-    district = _config(config)
     source = district.state_dir / "demo-district"
     console.rule("1. demo district")
     console.print(

@@ -145,7 +145,9 @@ class ABCThresholds(_Section):
     @model_validator(mode="after")
     def _ordered(self) -> ABCThresholds:
         if self.attendance_at_risk > self.attendance_early_warning:
-            raise ValueError("attendance_at_risk must not exceed attendance_early_warning")
+            raise ValueError(
+                "attendance_at_risk must not exceed attendance_early_warning"
+            )
         if self.mark_at_risk > self.mark_early_warning:
             raise ValueError("mark_at_risk must not exceed mark_early_warning")
         return self
@@ -304,7 +306,9 @@ def _describe(path: Path, error: ValidationError, raw: dict) -> str:
     """One line per broken rule: ``file: [section] key = value: what is allowed``."""
     lines = []
     for problem in error.errors():
-        location = [part for part in problem["loc"] if not isinstance(part, str) or part]
+        location = [
+            part for part in problem["loc"] if not isinstance(part, str) or part
+        ]
         where = _where(location, raw)
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
@@ -334,17 +338,21 @@ def _where(location: list, raw: dict) -> str:
     ):
         if section[0] == "serving":
             section.append(str(rest.pop(0)))
-        items = raw.get("kpis") if section[0] == "kpis" else raw.get("serving", {}).get(
-            "tokens"
+        items = (
+            raw.get("kpis")
+            if section[0] == "kpis"
+            else raw.get("serving", {}).get("tokens")
         )
         if rest and isinstance(rest[0], int):
             index = rest.pop(0)
             name = None
             if isinstance(items, list) and index < len(items):
-                name = items[index].get("name") if isinstance(items[index], dict) else None
+                name = (
+                    items[index].get("name") if isinstance(items[index], dict) else None
+                )
             section.append(str(name) if name else f"#{index + 1}")
     if not rest:
-        return f"[{'.'.join(section)}]" if len(section) > 1 else f"key {section[0]!r}"
+        return f"[{'.'.join(section)}]"
     return f"[{'.'.join(section)}] {'.'.join(str(part) for part in rest)}"
 
 

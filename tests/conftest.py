@@ -1,4 +1,4 @@
-"""Shared test set-up: a clean environment so a developer's shell cannot change results."""
+"""Shared test set-up: a clean environment, so no developer shell changes results."""
 
 import pytest
 

@@ -104,7 +104,9 @@ def test_missing_file_and_bad_toml_are_config_errors(tmp_path):
 
 
 def test_not_proficient_kpi_needs_a_subject(tmp_path):
-    text = MINIMAL.replace('definition = "chronic_absence"', 'definition = "not_proficient"')
+    text = MINIMAL.replace(
+        'definition = "chronic_absence"', 'definition = "not_proficient"'
+    )
 
     with pytest.raises(ConfigError) as raised:
         load_config(_write(tmp_path, text))

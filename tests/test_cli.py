@@ -1,0 +1,70 @@
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from ontrack.cli import app
+
+HEAVY_LIBRARIES = (
+    "pandas",
+    "numpy",
+    "lightgbm",
+    "mlflow",
+    "evidently",
+    "bentoml",
+    "shap",
+    "sklearn",
+    "duckdb",
+    "ibis",
+    "pandera",
+)
+
+
+def test_help_imports_no_heavy_library():
+    # `ontrack --help` must answer at once: heavy imports belong inside commands.
+    code = (
+        "import sys, ontrack.cli; "
+        f"print(','.join(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    assert loaded == ""
+
+
+def test_telemetry_is_off_once_ontrack_is_imported():
+    import os
+
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert os.environ["BENTOML_DO_NOT_TRACK"] == "true"
+    assert os.environ["DO_NOT_TRACK"] == "true"
+
+
+def test_bad_config_exits_2_with_the_message(tmp_path):
+    bad = tmp_path / "district.toml"
+    bad.write_text('[district]\nname = "x"\n[calendar]\ncheckpoints = ["10-01"]\n')
+
+    result = CliRunner().invoke(app, ["train", "--config", str(bad)])
+
+    assert result.exit_code == 2
+    assert f"{bad}: [kpis]: required key is missing" in result.output
+
+
+def test_token_prints_a_hash_that_matches_the_token():
+    import hashlib
+
+    result = CliRunner().invoke(app, ["token", "leader", "Dr Ada"])
+
+    assert result.exit_code == 0
+    token = result.output.split("it is not stored): ")[1].split()[0]
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert f'sha256 = "{digest}"' in result.output
+    assert 'role = "leader"' in result.output
+
+
+def test_counselor_token_needs_a_school():
+    result = CliRunner().invoke(app, ["token", "counselor", "Sam"])
+
+    assert result.exit_code == 1
+    assert "a counselor token needs at least one --school" in result.output
