@@ -54,12 +54,19 @@ def _config(path: Path) -> DistrictConfig:
     try:
         return load_config(path)
     except ConfigError as error:
-        console.print(f"[red]config error[/red]\n{error}", highlight=False)
+        console.print("[red]config error[/red]")
+        console.print(str(error), highlight=False, markup=False)
         raise typer.Exit(2) from None
 
 
+def _show(text: str) -> None:
+    """Print a summary as plain text (its brackets are not markup)."""
+    console.print(text, highlight=False, markup=False)
+
+
 def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}", highlight=False, markup=False)
+    console.print("[red]error:[/red]", end=" ")
+    _show(str(error))
     raise typer.Exit(1) from None
 
 
@@ -87,7 +94,7 @@ def demo_data(
         seed=seed,
         file_format=file_format,
     )
-    console.print(summary.describe(), highlight=False)
+    _show(summary.describe())
 
 
 @app.command()
@@ -110,7 +117,7 @@ def ingest(
         report = ingest_district(district, source, source_format, mapping=mapping)
     except IngestError as error:
         _fail(error)
-    console.print(report.describe(), highlight=False)
+    _show(report.describe())
 
 
 @app.command()
@@ -131,7 +138,7 @@ def features(
     from features import build_snapshots
 
     summary = build_snapshots(district, as_of=as_of.date() if as_of else None)
-    console.print(summary.describe(), highlight=False)
+    _show(summary.describe())
 
 
 @app.command()
@@ -141,7 +148,7 @@ def train(config: ConfigOption = DEFAULT_CONFIG) -> None:
     from training import train_models
 
     summary = train_models(district)
-    console.print(summary.describe(), highlight=False)
+    _show(summary.describe())
 
 
 @app.command()
@@ -157,7 +164,7 @@ def score(
     from training import score_students
 
     summary = score_students(district, as_of=as_of.date() if as_of else None)
-    console.print(summary.describe(), highlight=False)
+    _show(summary.describe())
 
 
 @app.command()
@@ -167,7 +174,7 @@ def monitor(config: ConfigOption = DEFAULT_CONFIG) -> None:
     from monitoring import monitor_drift
 
     summary = monitor_drift(district)
-    console.print(summary.describe(), highlight=False)
+    _show(summary.describe())
     if summary.alert:
         raise typer.Exit(3)
 
@@ -179,7 +186,7 @@ def publish(config: ConfigOption = DEFAULT_CONFIG) -> None:
     from monitoring import publish_indicators
 
     summary = publish_indicators(district)
-    console.print(summary.describe(), highlight=False)
+    _show(summary.describe())
 
 
 @app.command()
@@ -232,23 +239,22 @@ def demo(
 
     source = district.state_dir / "demo-district"
     console.rule("1. demo district")
-    console.print(
+    _show(
         generate_demo_district(
             source, n_students=students, n_schools=schools, n_years=years
-        ).describe(),
-        highlight=False,
+        ).describe()
     )
     console.rule("2. ingest")
-    console.print(ingest_district(district, source).describe(), highlight=False)
+    _show(ingest_district(district, source).describe())
     console.rule("3. features")
-    console.print(build_snapshots(district).describe(), highlight=False)
+    _show(build_snapshots(district).describe())
     for step, stage in ((4, "train"), (5, "score"), (6, "monitor"), (7, "publish")):
         runner = _optional_stage(stage)
         if runner is None:
             continue
         console.rule(f"{step}. {stage}")
         summary = runner(district)
-        console.print(summary.describe(), highlight=False)
+        _show(summary.describe())
 
 
 def _optional_stage(stage: str):
