@@ -1,3 +1,33 @@
-"""monitoring: see docs/CONTRACTS.md; filled in by its issue."""
+"""Watching the models and publishing progress, safely.
 
-__all__: list[str] = []
+Two faces of the same numbers. ``monitor_drift`` compares the scored snapshot
+(features and risks) with the training reference at the same checkpoint and, once a
+school year's outcomes are known, predicted against observed rates.
+``publish_indicators`` turns student outcomes and risks into public indicators per
+KPI, school and student group, after disclosure control: small cells are
+suppressed, enough other cells are suppressed with them that no hidden count can be
+worked out from the published totals, rates near 0% or 100% are shown as ranges,
+and an audit that tries to recover every hidden count must fail before anything is
+written.
+"""
+
+from monitoring._cells import ALL, DISTRICT, NOT_REPORTED, CellTableError
+from monitoring._disclosure import (
+    DisclosureError,
+    missed_range,
+    protect_cells,
+    rate_cutoff,
+)
+from monitoring._disclosure_audit import audit_cells
+
+__all__ = [
+    "ALL",
+    "DISTRICT",
+    "NOT_REPORTED",
+    "CellTableError",
+    "DisclosureError",
+    "audit_cells",
+    "missed_range",
+    "protect_cells",
+    "rate_cutoff",
+]
