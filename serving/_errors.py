@@ -25,8 +25,8 @@ from typing import Any
 Location = Sequence[str | int]
 
 
-class _ServingFailure:
-    """Mixin: an HTTP status, the request field at fault and a machine-readable type."""
+class ServingFailure(Exception):
+    """A refused request: its HTTP status, the field at fault and an error type."""
 
     status_code = 400
     error_type = "invalid"
@@ -49,32 +49,32 @@ class _ServingFailure:
         }
 
 
-class RequestError(_ServingFailure, ValueError):
+class RequestError(ServingFailure, ValueError):
     """The request is well-formed JSON but asks for something the service refuses."""
 
 
-class AuthenticationError(_ServingFailure, PermissionError):
+class AuthenticationError(ServingFailure, PermissionError):
     """No bearer token, or a token that matches no configured token."""
 
     status_code = 401
     error_type = "unauthenticated"
 
 
-class AuthorizationError(_ServingFailure, PermissionError):
+class AuthorizationError(ServingFailure, PermissionError):
     """A valid token whose role or schools do not cover the request."""
 
     status_code = 403
     error_type = "forbidden"
 
 
-class NotFoundError(_ServingFailure, LookupError):
+class NotFoundError(ServingFailure, LookupError):
     """A school, KPI or student the request names is not in the scored data."""
 
     status_code = 404
     error_type = "not_found"
 
 
-class NotReadyError(_ServingFailure, RuntimeError):
+class NotReadyError(ServingFailure, RuntimeError):
     """The champion models or the scored files the endpoint needs do not exist yet."""
 
     status_code = 503

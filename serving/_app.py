@@ -1,0 +1,325 @@
+"""What each endpoint does, free of BentoML: authenticate, authorize, answer, audit.
+
+:class:`OnTrackApp` holds the district config, the token table, the audit log, one
+scorer per KPI (the champions) and the latest scored files. The BentoML service in
+``_service.py`` is a thin shell that hands each request to one method here and turns
+the failures of ``_errors.py`` into 4xx responses; keeping the logic here lets one
+endpoint's work be shared without one API calling another over HTTP.
+
+A scorer is whatever ``training`` loads for a KPI's champion: it has ``kpi``,
+``model_version``, ``top_drivers``, ``score(frame) -> frame`` (``risk``, ``tier``,
+``driver_i``, ``driver_i_feature``, ``driver_i_domain``) and
+``explain(frame) -> dict``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from ontrack.config import DistrictConfig
+
+from ._audit import AuditLog
+from ._auth import DISTRICT, Principal, TokenTable, authorize, authorize_schools
+from ._errors import NotFoundError, NotReadyError, RequestError
+from ._schemas import (
+    AtRiskResponse,
+    AtRiskStudent,
+    Driver,
+    ExplainResponse,
+    KpiExplanation,
+    KpiScores,
+    ReloadResponse,
+    SchoolProjection,
+    SchoolRiskResponse,
+    ScoreResponse,
+    StudentScore,
+    finite,
+)
+from ._scores import ScoredData
+
+logger = logging.getLogger(__name__)
+
+AUDIT_LOG = "audit.log"
+
+
+class Scorer(Protocol):
+    kpi: str
+    model_version: str
+    top_drivers: int
+
+    def score(self, student_snapshots: pd.DataFrame) -> pd.DataFrame: ...
+
+    def explain(self, student_snapshot: pd.DataFrame) -> dict: ...
+
+
+ScorerLoader = Callable[[DistrictConfig], Mapping[str, Scorer]]
+
+
+class OnTrackApp:
+    """The service's state and the work behind every endpoint.
+
+    Parameters
+    ----------
+    config
+        The district config (tokens, limits, paths, KPIs).
+    load_scorers
+        Loads the champion scorer of every KPI; called at start and on reload.
+    """
+
+    def __init__(self, config: DistrictConfig, load_scorers: ScorerLoader) -> None:
+        self.config = config
+        self.tokens = TokenTable(config.serving.tokens)
+        self.audit = AuditLog(config.state_dir / AUDIT_LOG)
+        self._load_scorers = load_scorers
+        self._reload_lock = threading.Lock()
+        self.scorers: Mapping[str, Scorer] = {}
+        self.scores = ScoredData(config.state_dir)
+        self.reload_models()
+
+    # -- loading -----------------------------------------------------------------
+
+    def reload_models(self) -> ReloadResponse:
+        """Load the champions and the scored files again (swapped in atomically)."""
+        started = time.perf_counter()
+        with self._reload_lock:
+            scorers = dict(self._load_scorers(self.config))
+            scores = ScoredData.load(self.config.state_dir)
+            self.scorers, self.scores = scorers, scores
+        versions = self.model_versions()
+        logger.info(
+            "loaded %s champions (%s) in %.1f s",
+            len(scorers),
+            ", ".join(f"{kpi} v{version}" for kpi, version in versions.items()),
+            time.perf_counter() - started,
+        )
+        return ReloadResponse(
+            model_versions=versions,
+            as_of_date=scores.as_of_date,
+        )
+
+    def model_versions(self) -> dict[str, str]:
+        return {kpi: scorer.model_version for kpi, scorer in self.scorers.items()}
+
+    def is_ready(self) -> bool:
+        """Ready once every KPI of the config has a champion to score with."""
+        return all(kpi.name in self.scorers for kpi in self.config.kpis)
+
+    # -- endpoints ---------------------------------------------------------------
+
+    def score(
+        self, authorization: str | None, records: Sequence[BaseModel]
+    ) -> ScoreResponse:
+        principal = self._caller(authorization, "score")
+        school_ids = [record.school_id for record in records]
+        authorize_schools(principal, school_ids, ("records", "school_id"))
+        self._check_count(records)
+        student_snapshots = self.records_frame(records)
+        kpis = [
+            KpiScores(
+                kpi=kpi,
+                model_version=scorer.model_version,
+                students=_student_scores(scorer.score(student_snapshots), scorer),
+            )
+            for kpi, scorer in self._scorers().items()
+        ]
+        self.audit.record(principal, "score", school_ids, len(records))
+        return ScoreResponse(n_students=len(records), kpis=kpis)
+
+    def explain(
+        self, authorization: str | None, record: BaseModel, kpi: str | None
+    ) -> ExplainResponse:
+        principal = self._caller(authorization, "explain")
+        authorize_schools(principal, [record.school_id], ("record", "school_id"))
+        scorers = self._scorers()
+        if kpi is not None:
+            scorers = {kpi: self._scorer(kpi)}
+        student_snapshot = self.records_frame([record])
+        kpis = [
+            KpiExplanation(**_finite_explanation(scorer.explain(student_snapshot)))
+            for scorer in scorers.values()
+        ]
+        self.audit.record(principal, "explain", [record.school_id], 1)
+        return ExplainResponse(
+            student_id=record.student_id, school_id=record.school_id, kpis=kpis
+        )
+
+    def at_risk(
+        self,
+        authorization: str | None,
+        school_id: str,
+        kpi: str,
+        tier: str | None,
+        top_k: int | None,
+    ) -> AtRiskResponse:
+        principal = self._caller(authorization, "at_risk")
+        authorize_schools(principal, [school_id], ("school_id",))
+        students = self.scores.at_risk(school_id, kpi, tier, top_k)
+        top_drivers = self.config.model.top_drivers
+        response = AtRiskResponse(
+            school_id=school_id,
+            kpi=kpi,
+            as_of_date=self.scores.as_of_date,
+            model_version=_versions(students),
+            n_students=len(students),
+            students=[
+                AtRiskStudent(
+                    student_id=row["student_id"],
+                    grade=None if pd.isna(row.get("grade")) else int(row["grade"]),
+                    risk=row["risk"],
+                    tier=row["tier"],
+                    drivers=_drivers(row, top_drivers),
+                )
+                for row in students.to_dict("records")
+            ],
+        )
+        self.audit.record(principal, "at_risk", [school_id], len(students))
+        return response
+
+    def school_risk(
+        self, authorization: str | None, school_id: str | None, kpi: str | None
+    ) -> SchoolRiskResponse:
+        principal = self._caller(authorization, "school_risk")
+        authorize_schools(principal, [school_id or DISTRICT], ("school_id",))
+        rows = self.scores.school_projections(school_id, kpi)
+        return SchoolRiskResponse(
+            projections=[
+                SchoolProjection(
+                    **{
+                        key: (finite(value) if isinstance(value, float) else value)
+                        for key, value in row.items()
+                        if key in SchoolProjection.model_fields
+                    }
+                )
+                for row in rows.to_dict("records")
+            ]
+        )
+
+    def public_indicators(self) -> Any:
+        return self.scores.indicators()
+
+    def reload(self, authorization: str | None) -> ReloadResponse:
+        self._caller(authorization, "reload")
+        return self.reload_models()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _caller(self, authorization: str | None, endpoint: str) -> Principal:
+        principal = self.tokens.authenticate(authorization, endpoint)
+        authorize(principal, endpoint)
+        return principal
+
+    def _check_count(self, records: Sequence[BaseModel]) -> None:
+        limit = self.config.serving.max_records
+        if len(records) > limit:
+            raise RequestError(
+                f"{len(records)} records sent; at most {limit} per call "
+                "([serving] max_records)",
+                ("records",),
+                "too_long",
+            )
+
+    def _scorers(self) -> Mapping[str, Scorer]:
+        if not self.scorers:
+            raise NotReadyError(
+                "no champion model is registered for any KPI; run `ontrack train`"
+            )
+        return self.scorers
+
+    def _scorer(self, kpi: str) -> Scorer:
+        scorers = self._scorers()
+        if kpi not in scorers:
+            raise NotFoundError(
+                f"no champion model for KPI {kpi!r}; KPIs with one: "
+                f"{', '.join(sorted(scorers))}",
+                ("kpi",),
+            )
+        return scorers[kpi]
+
+    def records_frame(self, records: Sequence[BaseModel]) -> pd.DataFrame:
+        """The records as snapshot rows, ``school_year`` derived where absent.
+
+        A date on or after the school-year start (``08-01`` by default) belongs to
+        the school year named by the next spring: 2023-10-01 is in 2024, 2024-02-01
+        too, 2024-08-01 in 2025.
+        """
+        names = list(type(records[0]).model_fields)
+        student_snapshots = pd.DataFrame(
+            {name: [getattr(record, name) for record in records] for name in names}
+        )
+        missing_year = student_snapshots["school_year"].isna()
+        if missing_year.any():
+            start = self.config.district.school_year_start
+            dates = student_snapshots.loc[missing_year, "as_of_date"]
+            student_snapshots.loc[missing_year, "school_year"] = [
+                date.year + (date.strftime("%m-%d") >= start) for date in dates
+            ]
+        student_snapshots["school_year"] = student_snapshots["school_year"].astype(
+            "int64"
+        )
+        student_snapshots["as_of_date"] = pd.to_datetime(
+            student_snapshots["as_of_date"]
+        )
+        return student_snapshots
+
+
+def _drivers(row: Mapping[str, Any], top_drivers: int) -> list[Driver]:
+    """The non-empty driver slots of one scored row, in order."""
+    drivers = []
+    for slot in range(1, top_drivers + 1):
+        feature = row.get(f"driver_{slot}_feature")
+        if not feature or pd.isna(feature):
+            continue
+        drivers.append(
+            Driver(
+                feature=feature,
+                domain=row[f"driver_{slot}_domain"],
+                text=row[f"driver_{slot}"],
+            )
+        )
+    return drivers
+
+
+def _student_scores(scored: pd.DataFrame, scorer: Scorer) -> list[StudentScore]:
+    rows = scored.to_dict("records")
+    return [
+        StudentScore(
+            student_id=row.get("student_id"),
+            school_id=row.get("school_id"),
+            risk=finite(row["risk"]),
+            tier=row["tier"],
+            drivers=_drivers(row, scorer.top_drivers),
+        )
+        for row in rows
+    ]
+
+
+def _versions(students: pd.DataFrame) -> str:
+    """The model version of a list (one scoring run has one); versions joined if not."""
+    if students.empty or "model_version" not in students:
+        return ""
+    return ",".join(sorted(students["model_version"].astype(str).unique()))
+
+
+def _finite_explanation(explanation: dict) -> dict:
+    """NaN values (a missing feature) become None so the JSON holds null."""
+    clean = dict(explanation)
+    clean["by_feature"] = [
+        {
+            key: (finite(value) if isinstance(value, float | np.floating) else value)
+            for key, value in item.items()
+        }
+        for item in explanation.get("by_feature", [])
+    ]
+    clean["by_domain"] = {
+        domain: finite(value) or 0.0
+        for domain, value in explanation.get("by_domain", {}).items()
+    }
+    return clean

@@ -1,0 +1,193 @@
+"""The BentoML service: one thin API method per endpoint over :class:`OnTrackApp`.
+
+``bentoml serve serving._service:OnTrackService`` imports this module; the service
+finds its district config through the environment (see ``_runner.py``), loads each
+KPI's champion once at start-up and keeps it until a restart or a leader's
+``reload``. Every endpoint is a POST with a JSON body, as BentoML does; BentoML adds
+``/healthz``, ``/livez``, ``/readyz`` (ready once every KPI has a champion),
+``/metrics`` and the OpenAPI document at ``/docs.json``.
+
+Input that breaks the record schema is refused by BentoML before our code runs
+(HTTP 400, the field named in ``detail[].loc``); everything else we refuse is a
+``ServingFailure`` turned into the same body shape here. BentoML would log each
+refused input with a full traceback at ERROR, and the traceback quotes the offending
+values; a log filter replaces it with one WARNING line naming only the fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import bentoml
+from pydantic import Field, ValidationError
+from starlette.responses import JSONResponse
+
+from ._app import OnTrackApp
+from ._errors import ServingFailure
+from ._runner import config_from_environment
+from ._schemas import (
+    MAX_RECORDS,
+    AtRiskResponse,
+    ExplainResponse,
+    ReloadResponse,
+    SchoolRiskResponse,
+    ScoreResponse,
+    Tier,
+    record_model,
+)
+
+logger = logging.getLogger(__name__)
+
+_BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+_AUTHORIZATION = "authorization"
+
+
+def _feature_catalog() -> dict[str, Any]:
+    """``features.FEATURE_CATALOG``, or the contract's columns while it is not built.
+
+    Notes
+    -----
+    The fallback lists the model inputs of docs/CONTRACTS.md with no domain or
+    template; it only shapes the request schema and goes once ``features``
+    publishes its catalog.
+    """
+    import features
+
+    from ._schemas import KNOWN_BOUNDS
+
+    catalog = getattr(features, "FEATURE_CATALOG", None)
+    if catalog:
+        return dict(catalog)
+    return {name: {} for name in KNOWN_BOUNDS}
+
+
+def _load_champions(config):
+    """Each KPI's champion scorer, loaded by ``training``."""
+    import training
+
+    load = getattr(training, "load_champions", None)
+    if load is None:
+        logger.warning("training exports no load_champions yet: no models to serve")
+        return {}
+    return load(config)
+
+
+StudentRecord = record_model(_feature_catalog())
+Records = Annotated[
+    list[StudentRecord],  # type: ignore[valid-type]
+    Field(min_length=1, max_length=MAX_RECORDS),
+]
+TopK = Annotated[int, Field(ge=1, le=MAX_RECORDS)]
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _QuietValidationErrors(logging.Filter):
+    """One WARNING line naming the fields, instead of a traceback quoting values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            fields = sorted(
+                {".".join(str(part) for part in item["loc"]) for item in error.errors()}
+            )
+            record.msg = "refused invalid input on %s: %s error(s) at %s"
+            record.args = (
+                record.args[0] if record.args else "?",
+                error.error_count(),
+                ", ".join(fields) or "the body",
+            )
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = logging.WARNING
+            record.levelname = "WARNING"
+        return True
+
+
+def _quiet_bentoml_validation_logs() -> None:
+    target = logging.getLogger(_BENTOML_HTTP_LOGGER)
+    if not any(isinstance(item, _QuietValidationErrors) for item in target.filters):
+        target.addFilter(_QuietValidationErrors())
+
+
+def _answer(ctx: bentoml.Context, endpoint: str, work) -> Any:
+    """Run ``work``; a :class:`ServingFailure` becomes its 4xx (or 503) JSON body."""
+    try:
+        return work(ctx.request.headers.get(_AUTHORIZATION))
+    except ServingFailure as failure:
+        logger.info("refused %s with %s: %s", endpoint, failure.status_code, failure)
+        ctx.response.status_code = failure.status_code
+        return JSONResponse(failure.body(), status_code=failure.status_code)
+
+
+@bentoml.service(
+    name="ontrack",
+    workers=1,
+    traffic={"timeout": 120},
+)
+class OnTrackService:
+    """OnTrack's prediction service for one district."""
+
+    def __init__(self) -> None:
+        _quiet_bentoml_validation_logs()
+        self.app = OnTrackApp(config_from_environment(), _load_champions)
+
+    def __is_ready__(self) -> bool:
+        return self.app.is_ready()
+
+    @bentoml.api
+    def score(self, records: Records, ctx: bentoml.Context) -> ScoreResponse:
+        """Risk, tier, drivers and model version per KPI for up to 10,000 records."""
+        return _answer(ctx, "score", lambda auth: self.app.score(auth, records))
+
+    @bentoml.api
+    def explain(
+        self,
+        record: StudentRecord,  # type: ignore[valid-type]
+        ctx: bentoml.Context,
+        kpi: Id | None = None,
+    ) -> ExplainResponse:
+        """One student's contributions by domain and feature, per KPI (or one KPI)."""
+        return _answer(ctx, "explain", lambda auth: self.app.explain(auth, record, kpi))
+
+    @bentoml.api
+    def at_risk(
+        self,
+        school_id: Id,
+        kpi: Id,
+        ctx: bentoml.Context,
+        tier: Tier | None = None,
+        top_k: TopK | None = None,
+    ) -> AtRiskResponse:
+        """A school's students for a KPI, latest scored snapshot, riskiest first."""
+        return _answer(
+            ctx,
+            "at_risk",
+            lambda auth: self.app.at_risk(auth, school_id, kpi, tier, top_k),
+        )
+
+    @bentoml.api
+    def school_risk(
+        self,
+        ctx: bentoml.Context,
+        school_id: Id | None = None,
+        kpi: Id | None = None,
+    ) -> SchoolRiskResponse:
+        """Projected year-end KPI rates of one school, or of all and the district."""
+        return _answer(
+            ctx,
+            "school_risk",
+            lambda auth: self.app.school_risk(auth, school_id, kpi),
+        )
+
+    @bentoml.api
+    def public_indicators(self, ctx: bentoml.Context) -> Any:
+        """The published aggregate indicators (small cells suppressed); no token."""
+        return _answer(
+            ctx, "public_indicators", lambda auth: self.app.public_indicators()
+        )
+
+    @bentoml.api
+    def reload(self, ctx: bentoml.Context) -> ReloadResponse:
+        """Load the champions and scored files again (leaders only)."""
+        return _answer(ctx, "reload", lambda auth: self.app.reload(auth))
