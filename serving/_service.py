@@ -8,10 +8,11 @@ KPI's champion once at start-up and keeps it until a restart or a leader's
 ``/metrics`` and the OpenAPI document at ``/docs.json``.
 
 Input that breaks the record schema is refused by BentoML before our code runs
-(HTTP 400, the field named in ``detail[].loc``); everything else we refuse is a
-``ServingFailure`` turned into the same body shape here. BentoML would log each
-refused input with a full traceback at ERROR, and the traceback quotes the offending
-values; a log filter replaces it with one WARNING line naming only the fields.
+(HTTP 400; ``_middleware.py`` makes its ``error`` name the fields); everything else
+we refuse is a ``ServingFailure`` turned into the same body shape here. BentoML
+would log each refused input with a full traceback at ERROR, and the traceback
+quotes the offending values; a log filter replaces it with one WARNING line naming
+only the fields.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse
 
 from ._app import OnTrackApp
 from ._errors import ServingFailure
+from ._middleware import FieldNamingMiddleware
 from ._runner import config_from_environment
 from ._schemas import (
     MAX_RECORDS,
@@ -191,3 +193,6 @@ class OnTrackService:
     def reload(self, ctx: bentoml.Context) -> ReloadResponse:
         """Load the champions and scored files again (leaders only)."""
         return _answer(ctx, "reload", lambda auth: self.app.reload(auth))
+
+
+OnTrackService.add_asgi_middleware(FieldNamingMiddleware)
