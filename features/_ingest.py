@@ -1,0 +1,681 @@
+"""Ingest: an export validated table by table, bad rows quarantined, warehouse rebuilt.
+
+The tables go in dependency order (a table after every table it refers to), each
+through the same steps, whether it came from a CSV, a Parquet file or an adapter:
+
+1. The header is checked before any row is read: a missing required column refuses
+   the whole table. A refused required table (or a missing one) fails the run; a
+   refused optional table is reported and the warehouse keeps what it held.
+2. Each chunk of text rows is validated against the table's pandera schema
+   (:mod:`features._schemas`); a failing row goes to the quarantine with every rule
+   it broke, a passing row is converted to its types and staged.
+3. Exact duplicate rows (same values in every column) are kept once and counted.
+4. Two rows with the same key but different values: the first is kept, the later
+   ones are quarantined.
+5. Cross-table rules, against the warehouse being built: a student or school that
+   is not in ``students`` or ``schools``, and an attendance or discipline row for a
+   student not enrolled at that school on that date (``entry_date <= date <=
+   exit_date``, both inclusive, an empty ``exit_date`` open).
+6. The new warehouse holds the old warehouse's rows except those whose key the
+   export has too (the export's version wins), plus the export's accepted rows.
+
+So for every table ``read = loaded + unchanged + quarantined + duplicates``, where
+``loaded`` counts rows new to the warehouse (a new key or changed values) and
+``unchanged`` rows it already held exactly: running the same export twice loads
+nothing the second time.
+
+Steps 3 to 6 are SQL over staging tables in a scratch DuckDB file next to the
+warehouse, so a large district never has to fit in memory; steps 1 and 2 work on
+one chunk at a time.
+
+Notes
+-----
+Attendance on a day that is not in the school's calendar is *not* quarantined here:
+the calendar may be incomplete, and the indicators count days absent only on
+instructional days, so they report such rows and ignore them.
+
+Rows refused by steps 4 and 5 are written to the quarantine with their converted
+values (``school_year`` ``2024`` for ``2023-2024``, codes in lower case), not the
+text of the file; rows refused by step 2 keep the text exactly as read.
+
+Measured on this machine (2 cores, one thread for reading) with a generated
+attendance table of ... rows: ...
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pandas as pd
+import pyarrow
+from pandera.errors import SchemaErrors
+
+from features._adapters import ADAPTERS
+from features._reading import (
+    MalformedRow,
+    TableSource,
+    find_sources,
+    frame_source,
+)
+from features._schemas import (
+    MISSING_VALUE,
+    MISSING_VALUE_CHECK,
+    TABLES,
+    IngestError,
+    TableRefused,
+    TableSpec,
+    normalise,
+    parse,
+)
+from features._warehouse import (
+    QUARANTINE_FOLDER,
+    building,
+    column_definitions,
+    previous_tables,
+    quote,
+    remove_database,
+    sql_text,
+    warehouse_path,
+)
+
+if TYPE_CHECKING:
+    from ontrack.config import DistrictConfig
+
+__all__ = ["IngestError", "IngestReport", "TableCounts", "ingest_district"]
+
+logger = logging.getLogger(__name__)
+
+CANONICAL = "canonical"
+PERSONAL_VALUE = "the value (withheld: personal field)"
+
+
+@dataclass(frozen=True)
+class TableCounts:
+    """What happened to one table's rows; ``read = loaded + unchanged +
+    quarantined + duplicates``."""
+
+    table: str
+    origin: str
+    read: int = 0
+    loaded: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Counts per table, the quarantine files written and the warehouse path."""
+
+    warehouse: Path
+    tables: dict[str, TableCounts]
+    quarantine_files: dict[str, Path] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """A plain text table for the console."""
+        header = ("table", "source", "read", "loaded", "unchanged", "quarantined",
+                  "duplicates")  # fmt: skip
+        rows = [header] + [
+            (
+                counts.table,
+                counts.origin,
+                *(
+                    f"{value:,}"
+                    for value in (
+                        counts.read,
+                        counts.loaded,
+                        counts.unchanged,
+                        counts.quarantined,
+                        counts.duplicates,
+                    )
+                ),
+            )
+            for counts in self.tables.values()
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = [
+            "  ".join(
+                cell.ljust(width) if i < 2 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in rows
+        ]
+        lines.append(
+            "loaded = rows new to the warehouse (a new key or changed values); "
+            "unchanged = rows it already held."
+        )
+        lines.append(f"warehouse: {self.warehouse}")
+        for table, path in self.quarantine_files.items():
+            count = self.tables[table].quarantined
+            lines.append(f"quarantined rows of {table}: {path} ({count:,})")
+        lines.extend(
+            f"refused: {counts.refused}"
+            for counts in self.tables.values()
+            if counts.refused
+        )
+        return "\n".join(lines)
+
+
+def ingest_district(
+    config: DistrictConfig,
+    source: Path,
+    source_format: str = CANONICAL,
+    *,
+    mapping: Path | None = None,
+) -> IngestReport:
+    """Validate an export, quarantine bad rows and rebuild the district's warehouse.
+
+    ``source`` is the export folder for the ``canonical`` format, or whatever the
+    adapter of ``source_format`` reads. Raises :class:`IngestError` (a
+    ``ValueError``) for an unknown format, a missing source, or a required table
+    that is missing or refused; the previous warehouse is then left untouched.
+    """
+    started = time.perf_counter()
+    source = Path(source)
+    sources, refusals = _find_sources(source, source_format, mapping)
+    state_dir = config.state_dir
+    quarantine_dir = state_dir / QUARANTINE_FOLDER
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    staging_path = state_dir / "warehouse.duckdb.staging"
+    remove_database(staging_path)
+    tables: dict[str, TableCounts] = {}
+    written: dict[str, Path] = {}
+    try:
+        with building(state_dir, threads=config.model.n_jobs) as connection:
+            connection.execute(f"ATTACH {sql_text(str(staging_path))} AS staging")
+            old_tables = previous_tables(connection)
+            for name, spec in TABLES.items():
+                counts = _ingest_table(
+                    connection,
+                    spec,
+                    sources.get(name),
+                    refusals.get(name),
+                    name in old_tables,
+                )
+                tables[name] = counts
+                if counts.quarantined:
+                    written[name] = quarantine_dir / f"{name}.csv"
+                    _write_quarantine(connection, spec, _pending(written[name]))
+            connection.execute("DETACH staging")
+    except BaseException:
+        for path in written.values():
+            _pending(path).unlink(missing_ok=True)
+        raise
+    finally:
+        remove_database(staging_path)
+
+    # The warehouse is in place: the quarantine now describes this run.
+    for name in TABLES:
+        final = quarantine_dir / f"{name}.csv"
+        if name in written:
+            _pending(final).replace(final)
+        else:
+            final.unlink(missing_ok=True)
+    logger.info(
+        "ingest of %s into %s done in %.1f s",
+        source,
+        warehouse_path(state_dir),
+        time.perf_counter() - started,
+    )
+    return IngestReport(warehouse_path(state_dir), tables, written)
+
+
+def _find_sources(
+    source: Path, source_format: str, mapping: Path | None
+) -> tuple[dict[str, TableSource], dict[str, str]]:
+    """Each table's source with its header checked, and the refused tables' reasons.
+
+    Raises :class:`IngestError` when a required table is missing or refused.
+    """
+    if source_format != CANONICAL and source_format not in ADAPTERS:
+        allowed = ", ".join([CANONICAL, *sorted(ADAPTERS)])
+        raise IngestError(
+            f"unknown export format {source_format!r}; expected one of: {allowed}"
+        )
+    if not source.exists():
+        raise IngestError(f"export {source} does not exist")
+    sources: dict[str, TableSource] = {}
+    refusals: dict[str, str] = {}
+    if source_format == CANONICAL:
+        if not source.is_dir():
+            raise IngestError(
+                f"a canonical export is a folder of <table>.csv or <table>.parquet "
+                f"files; {source} is a file"
+            )
+        for name in TABLES:
+            try:
+                sources.update(find_sources(source, [name]))
+            except TableRefused as refused:
+                refusals[name] = str(refused)
+    else:
+        frames = ADAPTERS[source_format](source, mapping)
+        unknown = sorted(set(frames) - set(TABLES))
+        if unknown:
+            raise IngestError(
+                f"adapter {source_format!r} returned unknown table "
+                f"{', '.join(unknown)}; expected some of: {', '.join(TABLES)}"
+            )
+        for name, frame in frames.items():
+            try:
+                sources[name] = frame_source(name, source_format, frame)
+            except TableRefused as refused:
+                refusals[name] = str(refused)
+
+    for name, table_source in list(sources.items()):
+        try:
+            check_header(TABLES[name], table_source)
+        except TableRefused as refused:
+            refusals[name] = str(refused)
+            del sources[name]
+    for name, spec in TABLES.items():
+        if spec.required and name not in sources and name not in refusals:
+            refusals[name] = (
+                f"required table {name} is missing from {source} "
+                f"(expected {name}.csv or {name}.parquet)"
+            )
+    failed = [
+        refusals[name] for name in TABLES if TABLES[name].required and name in refusals
+    ]
+    if failed:
+        raise IngestError("\n".join(failed))
+    return sources, refusals
+
+
+def check_header(spec: TableSpec, source: TableSource) -> None:
+    """Refuse a table whose header lacks a required column; note unknown ones."""
+    missing = [name for name in spec.required_columns if name not in source.columns]
+    if missing:
+        raise TableRefused(
+            spec.name,
+            f"table {spec.name} ({source.origin}): missing required column "
+            f"{', '.join(map(repr, missing))}; the header has: "
+            f"{', '.join(source.columns)}",
+        )
+    unknown = [name for name in source.columns if name not in spec.columns]
+    if unknown:
+        logger.warning(
+            "table %s (%s): ignoring unknown columns %s",
+            spec.name,
+            source.origin,
+            ", ".join(unknown),
+        )
+
+
+def _ingest_table(
+    connection: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    source: TableSource | None,
+    refusal: str | None,
+    in_previous: bool,
+) -> TableCounts:
+    origin = source.origin if source else "(refused)" if refusal else "(not in export)"
+    _create_staging(connection, spec)
+    read = 0
+    if source is not None:
+        try:
+            read = _stage_rows(connection, spec, source)
+        except TableRefused as refused:
+            if spec.required:
+                raise IngestError(str(refused)) from None
+            refusal, read = str(refused), 0
+            _create_staging(connection, spec)
+    duplicates = _drop_duplicates(connection, spec)
+    _refuse_key_conflicts(connection, spec)
+    _apply_references(connection, spec)
+    loaded, unchanged = _merge(connection, spec, in_previous)
+    quarantined = _count(connection, f"staging.{quote('rejected_' + spec.name)}")
+    counts = TableCounts(
+        spec.name, origin, read, loaded, unchanged, quarantined, duplicates, refusal
+    )
+    logger.info(
+        "table %s (%s): read %d, loaded %d, unchanged %d, quarantined %d, "
+        "duplicates %d",
+        spec.name,
+        origin,
+        read,
+        loaded,
+        unchanged,
+        quarantined,
+        duplicates,
+    )
+    if refusal:
+        logger.warning("%s", refusal)
+    return counts
+
+
+def _stage_rows(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, source: TableSource
+) -> int:
+    """Validate the source chunk by chunk into the staging tables; rows read."""
+    read = 0
+    try:
+        for chunk in source.chunks():
+            accepted, rejected = validate_rows(spec, chunk.rows)
+            rejected = pd.concat([rejected, malformed_rows(spec, chunk.malformed)])
+            _append(connection, f"new_{spec.name}", pyarrow.Table.from_pandas(accepted))
+            _append(connection, f"rejected_{spec.name}", _as_arrow(rejected))
+            read += len(chunk.rows) + len(chunk.malformed)
+            logger.debug(
+                "table %s: chunk of %d rows, %d rejected",
+                spec.name,
+                len(chunk.rows),
+                len(rejected),
+            )
+    except (pyarrow.ArrowInvalid, UnicodeDecodeError) as error:
+        # Arrow's message can end with the text of the offending line: keep only
+        # what kind of error it was, never the values.
+        kind = ": ".join(str(error).splitlines()[0].split(": ")[:2])
+        raise TableRefused(
+            spec.name,
+            f"table {spec.name} ({source.origin}) cannot be read as UTF-8 CSV "
+            f"after row {read}: {kind}",
+        ) from None
+    return read
+
+
+def validate_rows(
+    spec: TableSpec, rows: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of text checked against the table's schema: typed good rows and rejects.
+
+    ``rows`` is indexed by ``_row`` and holds the text as read. The good rows come
+    back converted to their types with a ``_row`` column; the rejected ones keep
+    their text and get ``_row`` and ``_reason`` (every rule the row broke, in
+    column order, separated by ``; ``).
+    """
+    text = _normalised(spec, rows)
+    try:
+        spec.schema.validate(text, lazy=True)
+        failures = pd.DataFrame(columns=["schema_context", "column", "check", "index"])
+    except SchemaErrors as errors:
+        failures = errors.failure_cases
+    reasons = failure_reasons(spec, rows, failures)
+    good = text.loc[~text.index.isin(reasons.index)]
+    accepted = pd.DataFrame(
+        {
+            name: parse(kind, _arrow(good[name]), spec.codes(name)).to_pandas(
+                types_mapper=pd.ArrowDtype
+            )
+            for name, kind in spec.kinds.items()
+        }
+    )
+    accepted["_row"] = good.index.to_numpy()
+    rejected = pd.DataFrame(
+        {
+            name: rows.loc[reasons.index, name] if name in rows else pd.NA
+            for name in spec.columns
+        },
+        index=reasons.index,
+    ).astype("string[pyarrow]")
+    rejected["_row"] = reasons.index.to_numpy()
+    rejected["_reason"] = reasons.to_numpy()
+    return accepted, rejected.reset_index(drop=True)
+
+
+def failure_reasons(
+    spec: TableSpec, rows: pd.DataFrame, failures: pd.DataFrame
+) -> pd.Series:
+    """One reason per failing row (indexed by ``_row``) from pandera's failure cases.
+
+    A value is quoted as it was read, for example ``date: '03/15/2024' is not a
+    date in the expected format YYYY-MM-DD``, except a personal field's value, which
+    is never shown.
+    """
+    crashed = failures[failures["index"].isna()]
+    if len(crashed):
+        first = crashed.iloc[0]
+        raise RuntimeError(
+            f"table {spec.name}: check {first['check']!r} could not run: "
+            f"{first['failure_case']}"
+        )
+    position = {name: i for i, name in enumerate(spec.columns)}
+    parts = []
+    by_column = failures[failures["schema_context"] == "Column"]
+    for (column, check), group in by_column.groupby(["column", "check"], sort=False):
+        index = pd.Index(group["index"].astype("int64").unique())
+        if check == MISSING_VALUE_CHECK:
+            text = pd.Series(f"{column}: {MISSING_VALUE}", index=index)
+        elif column in spec.personal_columns:
+            text = pd.Series(f"{column}: {PERSONAL_VALUE} {check}", index=index)
+        else:
+            text = f"{column}: '" + _quoted(rows, index, column) + "' " + check
+        parts.append(_reasons_frame(index, position[column], text))
+    # A row rule fails once per column of the row; it is one reason.
+    by_row = failures[failures["schema_context"] != "Column"]
+    for check, group in by_row.groupby("check", sort=False):
+        index = pd.Index(group["index"].astype("int64").unique())
+        first, second = spec.rule_columns(check)
+        text = (
+            f"{check} ({first} '"
+            + _quoted(rows, index, first)
+            + f"', {second} '"
+            + _quoted(rows, index, second)
+            + "')"
+        )
+        parts.append(_reasons_frame(index, len(position), text))
+    if not parts:
+        return pd.Series([], index=pd.Index([], name="_row", dtype="int64"), dtype=str)
+    reasons = pd.concat(parts).sort_values(["_row", "order"], kind="stable")
+    return reasons.groupby("_row", sort=True)["reason"].agg("; ".join)
+
+
+def _quoted(rows: pd.DataFrame, index: pd.Index, column: str) -> pd.Series:
+    return rows.loc[index, column].astype(str)
+
+
+def _reasons_frame(index: pd.Index, order: int, text: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"_row": index, "order": order, "reason": text.to_numpy()})
+
+
+def malformed_rows(
+    spec: TableSpec, malformed: tuple[MalformedRow, ...]
+) -> pd.DataFrame:
+    """Quarantine rows for lines that did not split into the header's columns."""
+    rejected = pd.DataFrame(
+        {
+            name: pd.Series([pd.NA] * len(malformed), dtype="string[pyarrow]")
+            for name in spec.columns
+        }
+    )
+    rejected["_row"] = [row.row for row in malformed]
+    rejected["_reason"] = [row.reason for row in malformed]
+    return rejected
+
+
+def _normalised(spec: TableSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    empty = pyarrow.nulls(len(rows), pyarrow.string())
+    return pd.DataFrame(
+        {
+            name: pd.Series(
+                pd.arrays.ArrowStringArray(
+                    normalise(kind, _arrow(rows[name]) if name in rows else empty).cast(
+                        pyarrow.large_string()
+                    )
+                ),
+                index=rows.index,
+            )
+            for name, kind in spec.kinds.items()
+        },
+        index=rows.index,
+    )
+
+
+def _arrow(text: pd.Series) -> pyarrow.Array:
+    return pyarrow.array(text.array, type=pyarrow.large_string(), from_pandas=True)
+
+
+def _as_arrow(rejected: pd.DataFrame) -> pyarrow.Table:
+    return pyarrow.Table.from_pandas(
+        rejected.astype({"_row": "int64", "_reason": "string[pyarrow]"}),
+        preserve_index=False,
+    )
+
+
+# --- SQL steps over the staging tables --------------------------------------------
+
+
+def _create_staging(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    texts = ", ".join(f"{quote(name)} VARCHAR" for name in spec.columns)
+    connection.execute(
+        f"CREATE OR REPLACE TABLE staging.{quote('new_' + spec.name)} "
+        f"({column_definitions(spec)}, _row BIGINT)"
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TABLE staging.{quote('rejected_' + spec.name)} "
+        f"({texts}, _row BIGINT, _reason VARCHAR)"
+    )
+
+
+def _append(
+    connection: duckdb.DuckDBPyConnection, table: str, rows: pyarrow.Table
+) -> None:
+    if rows.num_rows == 0:
+        return
+    connection.register("chunk_rows", rows)
+    connection.execute(
+        f"INSERT INTO staging.{quote(table)} BY NAME SELECT * FROM chunk_rows"
+    )
+    connection.unregister("chunk_rows")
+
+
+def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
+    return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _drop_duplicates(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
+    """Keep the first of each set of identical rows; the number of others."""
+    new = f"staging.{quote('new_' + spec.name)}"
+    columns = ", ".join(map(quote, spec.columns))
+    before = _count(connection, new)
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {new} AS SELECT * FROM {new} "
+        f"QUALIFY row_number() OVER (PARTITION BY {columns} ORDER BY _row) = 1"
+    )
+    return before - _count(connection, new)
+
+
+def _refuse_key_conflicts(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec
+) -> None:
+    """Quarantine every row whose key an earlier row of the export already has."""
+    new = f"staging.{quote('new_' + spec.name)}"
+    key = ", ".join(map(quote, spec.key))
+    reason = sql_text(
+        f"duplicate key ({', '.join(spec.key)}): row {{}} has the same key with "
+        "different values"
+    )
+    connection.execute(
+        f"INSERT INTO staging.{quote('rejected_' + spec.name)} BY NAME "
+        f"SELECT {_as_texts(spec)}, _row, format({reason}, first_row) AS _reason "
+        f"FROM (SELECT *, min(_row) OVER (PARTITION BY {key}) AS first_row FROM {new}) "
+        "WHERE _row > first_row"
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {new} AS SELECT * FROM {new} "
+        f"QUALIFY _row = min(_row) OVER (PARTITION BY {key})"
+    )
+
+
+def _apply_references(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Quarantine rows that refer to a student, school or enrollment not loaded."""
+    if not spec.references and spec.enrolled_on is None:
+        return
+    new = f"staging.{quote('new_' + spec.name)}"
+    flags, reasons = [], []
+    for reference in spec.references:
+        flag = f"_in_{reference.table}"
+        match = " AND ".join(
+            f"p.{quote(name)} = c.{quote(name)}" for name in reference.columns
+        )
+        flags.append(
+            f"EXISTS (SELECT 1 FROM main.{quote(reference.table)} p WHERE {match}) "
+            f"AS {flag}"
+        )
+        shown = ", ".join(f"{name} ''{{}}''" for name in reference.columns)
+        values = ", ".join(quote(name) for name in reference.columns)
+        reasons.append(
+            f"CASE WHEN NOT {flag} THEN format('{shown} is not in {reference.table}', "
+            f"{values}) END"
+        )
+    if spec.enrolled_on is not None:
+        on = quote(spec.enrolled_on)
+        flags.append(
+            "EXISTS (SELECT 1 FROM main.enrollments e "
+            "WHERE e.student_id = c.student_id AND e.school_id = c.school_id "
+            f"AND e.entry_date <= c.{on} "
+            f"AND (e.exit_date IS NULL OR c.{on} <= e.exit_date)) AS _enrolled"
+        )
+        reasons.append(
+            "CASE WHEN _in_students AND _in_schools AND NOT _enrolled THEN "
+            "format('student_id ''{}'' is not enrolled at school_id ''{}'' on {} "
+            f"(no enrollment with entry_date <= {spec.enrolled_on} <= exit_date)', "
+            f"student_id, school_id, {on}) END"
+        )
+    checked = f"staging.{quote('checked_' + spec.name)}"
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {checked} AS "
+        f"SELECT *, concat_ws('; ', {', '.join(reasons)}) AS _reason "
+        f"FROM (SELECT c.*, {', '.join(flags)} FROM {new} c)"
+    )
+    connection.execute(
+        f"INSERT INTO staging.{quote('rejected_' + spec.name)} BY NAME "
+        f"SELECT {_as_texts(spec)}, _row, _reason FROM {checked} WHERE _reason <> ''"
+    )
+    columns = ", ".join(map(quote, spec.columns))
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {new} AS "
+        f"SELECT {columns}, _row FROM {checked} WHERE _reason = ''"
+    )
+    connection.execute(f"DROP TABLE {checked}")
+
+
+def _merge(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, in_previous: bool
+) -> tuple[int, int]:
+    """Build the table of the new warehouse; (loaded, unchanged) counts."""
+    table = quote(spec.name)
+    new = f"staging.{quote('new_' + spec.name)}"
+    columns = ", ".join(map(quote, spec.columns))
+    connection.execute(f"CREATE TABLE main.{table} ({column_definitions(spec)})")
+    accepted = _count(connection, new)
+    if not in_previous:
+        connection.execute(f"INSERT INTO main.{table} SELECT {columns} FROM {new}")
+        return accepted, 0
+    match = " AND ".join(f"n.{quote(name)} = p.{quote(name)}" for name in spec.key)
+    connection.execute(
+        f"INSERT INTO main.{table} SELECT {columns} FROM previous.{table} p "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+    )
+    connection.execute(f"INSERT INTO main.{table} SELECT {columns} FROM {new}")
+    loaded = connection.execute(
+        f"SELECT count(*) FROM (SELECT {columns} FROM {new} "
+        f"EXCEPT SELECT {columns} FROM previous.{table})"
+    ).fetchone()[0]
+    return loaded, accepted - loaded
+
+
+def _as_texts(spec: TableSpec) -> str:
+    return ", ".join(
+        f"CAST({quote(name)} AS VARCHAR) AS {quote(name)}" for name in spec.columns
+    )
+
+
+def _write_quarantine(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path
+) -> None:
+    columns = ", ".join(map(quote, spec.columns))
+    connection.execute(
+        f"COPY (SELECT {columns}, _row, _reason "
+        f"FROM staging.{quote('rejected_' + spec.name)} ORDER BY _row, _reason) "
+        f"TO {sql_text(str(path))} (FORMAT csv, HEADER)"
+    )
+
+
+def _pending(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
