@@ -1,0 +1,457 @@
+"""The flat student table: one row per student, mapped by a TOML file.
+
+Some data come as one row per student with the outcome already in it, rather than
+as a district's event tables: the UCI student-performance set is one. Such a table
+skips the event-level feature step. A mapping file says which column is the
+student, which the school, which columns are protected attributes (and how their
+values read as our codes), how each KPI label is computed from the columns, and
+which columns the model may not see::
+
+    [table]
+    separator = ";"
+    school_column = "school"
+    school_year = 2006          # optional: the spring year the rows belong to
+    # id_column = "student"     # without it, ids are the data row: "mat-0001", ...
+    id_prefix = "mat-"
+
+    [groups]
+    gender = { column = "sex", values = { F = "female", M = "male" } }
+
+    [labels]
+    # true means the student MISSED the KPI's standard
+    course_failure = "G3 < 10"
+
+    [features]
+    exclude = ["G1", "G2"]      # known only later in the year
+    # columns = [...]           # or list the model inputs outright
+
+Every column a label reads is kept out of the features, so the outcome can never
+leak into the inputs; group columns are kept out too (protected attributes are for
+auditing, see ``docs/CONTRACTS.md``). The rest, unless excluded, are features:
+numbers as floats, yes/no columns as 0/1 floats, text as pandas categories.
+
+Rows that break a rule (no id, a repeated id, a group value the mapping does not
+know, a label that cannot be computed) go to ``StudentTable.quarantine`` with the
+1-based data row (``_row``) and the reason; they are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = logging.getLogger(__name__)
+
+# Our codes for each protected attribute (docs/CONTRACTS.md, students table).
+GROUP_CODES: dict[str, tuple[str, ...]] = {
+    "gender": ("female", "male", "nonbinary"),
+    "race_ethnicity": (
+        "hispanic",
+        "white",
+        "black",
+        "asian",
+        "two_or_more",
+        "american_indian",
+        "pacific_islander",
+    ),
+    "economically_disadvantaged": ("true", "false"),
+    "english_learner": ("true", "false"),
+    "disability": ("true", "false"),
+}
+_YES_NO = {"yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0}
+_NAME = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*)\b")
+
+DUPLICATE_ID = "student_id {value!r} appears in more than one row"
+MISSING_ID = "student_id is missing"
+MISSING_SCHOOL = "school_id is missing"
+UNMAPPED_GROUP = "{column}: {value!r} is not mapped to a {group} code (mapped: {known})"
+NO_LABEL = "label {kpi} cannot be computed: {columns} missing"
+
+
+class StudentTableError(ValueError):
+    """A student table or its mapping cannot be read as a whole."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Table(_Section):
+    separator: str = Field(default=",", min_length=1, max_length=1)
+    id_column: str | None = None
+    id_prefix: str = ""
+    school_column: str = Field(min_length=1)
+    school_year: int | None = Field(default=None, ge=1900, le=2100)
+
+
+class _Group(_Section):
+    column: str = Field(min_length=1)
+    values: dict[str, str] = Field(min_length=1)
+
+
+class _Features(_Section):
+    columns: list[str] | None = None
+    exclude: list[str] = []
+
+
+class StudentTableMapping(_Section):
+    """How the columns of a flat student table read as ours."""
+
+    table: _Table
+    groups: dict[str, _Group] = {}
+    labels: dict[str, str] = Field(min_length=1)
+    features: _Features = _Features()
+
+
+@dataclass(frozen=True)
+class StudentTable:
+    """A flat student table, validated and split for training.
+
+    ``features``: one row per student, ``student_id``, ``school_id``,
+    ``school_year`` (nullable integer) and the model inputs.
+    ``labels``: one row per student and KPI, ``student_id``, ``school_year``,
+    ``kpi``, ``missed`` (bool), ``school_id``, like ``kpi_labels``.
+    ``groups``: ``student_id`` and the mapped protected attributes (our codes,
+    missing where the table has no value).
+    ``quarantine``: the rejected rows as read, with ``_row`` and ``_reason``.
+    """
+
+    features: pd.DataFrame
+    labels: pd.DataFrame
+    groups: pd.DataFrame
+    quarantine: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [
+            column
+            for column in self.features.columns
+            if column not in ("student_id", "school_id", "school_year")
+        ]
+
+
+def load_student_table_mapping(path: Path) -> StudentTableMapping:
+    """Read and validate a mapping file (TOML).
+
+    Raises
+    ------
+    StudentTableError
+        If the file is missing, not TOML, or breaks a rule; the message names the
+        file, the section and key, the value and what is allowed.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudentTableError(f"{path}: no such mapping file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StudentTableError(f"{path}: not valid TOML: {error}") from None
+    try:
+        mapping = StudentTableMapping(**raw)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            message = (
+                "unknown key"
+                if problem["type"] == "extra_forbidden"
+                else problem["msg"]
+            )
+            problems.append(f"{path}: [{where}] = {problem.get('input')!r}: {message}")
+        raise StudentTableError("\n".join(problems)) from None
+    for group, spec in mapping.groups.items():
+        _check_group(path, group, spec)
+    return mapping
+
+
+def _check_group(path: Path, group: str, spec: _Group) -> None:
+    if group not in GROUP_CODES:
+        raise StudentTableError(
+            f"{path}: [groups.{group}]: not a protected attribute; expected one of "
+            f"{', '.join(GROUP_CODES)}"
+        )
+    for value, code in spec.values.items():
+        if code not in GROUP_CODES[group]:
+            raise StudentTableError(
+                f"{path}: [groups.{group}.values] {value!r} = {code!r}: must be one "
+                f"of {', '.join(GROUP_CODES[group])}"
+            )
+
+
+def read_student_table(source: Path, mapping: Path) -> StudentTable:
+    """Read a flat student table (CSV) with its mapping, validated.
+
+    Raises
+    ------
+    StudentTableError
+        If the file or the mapping cannot be read, or the mapping names a column
+        the file does not have.
+    """
+    source, mapping_path = Path(source), Path(mapping)
+    spec = load_student_table_mapping(mapping_path)
+    try:
+        rows = pd.read_csv(
+            source,
+            sep=spec.table.separator,
+            dtype=str,
+            keep_default_na=False,
+        )
+    except FileNotFoundError:
+        raise StudentTableError(f"{source}: no such student table") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise StudentTableError(
+            f"{source}: not a {spec.table.separator!r}-separated table: {error}"
+        ) from None
+    table = build_student_table(rows, spec, origin=str(mapping_path))
+    logger.info(
+        "read student table %s: %s rows, %s quarantined, %s features, KPIs %s",
+        source.name,
+        len(rows),
+        len(table.quarantine),
+        len(table.feature_columns),
+        ", ".join(spec.labels),
+    )
+    return table
+
+
+def build_student_table(
+    rows: pd.DataFrame, spec: StudentTableMapping, *, origin: str = "mapping"
+) -> StudentTable:
+    """Split text rows (one per student) into features, labels and groups.
+
+    ``rows`` holds every value as text, ``""`` where empty. ``origin`` names the
+    mapping in error messages.
+    """
+    label_columns = {
+        kpi: _names_in(expr, rows.columns) for kpi, expr in spec.labels.items()
+    }
+    feature_columns = _feature_columns(rows, spec, label_columns, origin)
+    text = rows.apply(lambda column: column.str.strip().replace("", pd.NA))
+    typed = text.apply(_typed)
+    notes = []
+
+    # One frame with our names, checked by pandera; failures become quarantine rows.
+    checked = pd.DataFrame(index=rows.index)
+    if spec.table.id_column:
+        checked["student_id"] = text[spec.table.id_column]
+    else:
+        width = len(str(len(rows)))
+        checked["student_id"] = [
+            f"{spec.table.id_prefix}{number:0{width}d}"
+            for number in range(1, len(rows) + 1)
+        ]
+        notes.append(
+            f"no id column: student_id is {spec.table.id_prefix!r} and the 1-based "
+            f"data row"
+        )
+    # Identifiers and group values stay text: "00123" is not the number 123.
+    checked["school_id"] = text[spec.table.school_column]
+    for group, group_spec in spec.groups.items():
+        raw = text[group_spec.column]
+        mapped = raw.map(group_spec.values)
+        checked[group] = mapped.where(raw.isna() | mapped.notna(), raw)
+    reasons = _reasons(checked, spec)
+
+    labels = {}
+    for kpi, expr in spec.labels.items():
+        missed = _evaluate(typed, kpi, expr, origin)
+        incomplete = typed[label_columns[kpi]].isna().any(axis=1)
+        for index in incomplete[incomplete].index:
+            missing = [c for c in label_columns[kpi] if pd.isna(typed.at[index, c])]
+            reasons.setdefault(index, []).append(
+                NO_LABEL.format(kpi=kpi, columns=", ".join(missing))
+            )
+        labels[kpi] = missed
+
+    bad = sorted(reasons)
+    keep = rows.index.difference(bad)
+    quarantine = rows.loc[bad].copy()
+    quarantine.insert(0, "_row", [index + 1 for index in bad])
+    quarantine["_reason"] = ["; ".join(reasons[index]) for index in bad]
+
+    school_year = pd.array([spec.table.school_year] * len(keep), dtype="Int64")
+    features = pd.DataFrame(
+        {
+            "student_id": checked.loc[keep, "student_id"].astype(str).to_numpy(),
+            "school_id": checked.loc[keep, "school_id"].astype(str).to_numpy(),
+            "school_year": school_year,
+        }
+    )
+    for column in feature_columns:
+        features[column] = _feature(typed.loc[keep, column]).reset_index(drop=True)
+    label_rows = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "student_id": features["student_id"],
+                    "school_year": school_year,
+                    "kpi": kpi,
+                    "missed": missed.loc[keep].astype(bool).to_numpy(),
+                    "school_id": features["school_id"],
+                }
+            )
+            for kpi, missed in labels.items()
+        ],
+        ignore_index=True,
+    )
+    groups = pd.DataFrame({"student_id": features["student_id"]})
+    for group in spec.groups:
+        groups[group] = checked.loc[keep, group].to_numpy()
+
+    excluded = sorted(
+        set(rows.columns) - set(feature_columns) - _used(spec, label_columns)
+    )
+    if excluded:
+        notes.append(f"left out of the features: {', '.join(excluded)}")
+    for kpi, expr in spec.labels.items():
+        missed = label_rows.loc[label_rows["kpi"] == kpi, "missed"]
+        share = missed.mean() if len(missed) else float("nan")
+        notes.append(
+            f"label {kpi} = {expr!r}: {int(missed.sum())} of {len(missed)} missed "
+            f"({share:.1%}); columns {', '.join(label_columns[kpi])} are not features"
+        )
+    if bad:
+        notes.append(f"{len(bad)} rows quarantined")
+    return StudentTable(
+        features, label_rows, groups, quarantine.reset_index(drop=True), notes
+    )
+
+
+def _feature_columns(
+    rows: pd.DataFrame,
+    spec: StudentTableMapping,
+    label_columns: dict[str, list[str]],
+    origin: str,
+) -> list[str]:
+    """The model inputs, after checking every column the mapping names exists."""
+    named = {
+        "[table] school_column": [spec.table.school_column],
+        "[features] exclude": spec.features.exclude,
+        "[features] columns": spec.features.columns or [],
+    }
+    if spec.table.id_column:
+        named["[table] id_column"] = [spec.table.id_column]
+    for group, group_spec in spec.groups.items():
+        named[f"[groups.{group}] column"] = [group_spec.column]
+    for where, columns in named.items():
+        for column in columns:
+            if column not in rows.columns:
+                raise StudentTableError(
+                    f"{origin}: {where} = {column!r}: no such column; the table has "
+                    f"{', '.join(rows.columns)}"
+                )
+    for kpi, columns in label_columns.items():
+        if not columns:
+            raise StudentTableError(
+                f"{origin}: [labels] {kpi} = {spec.labels[kpi]!r}: names no column "
+                f"of the table; it has {', '.join(rows.columns)}"
+            )
+    used = _used(spec, label_columns)
+    if spec.features.columns is not None:
+        for column in spec.features.columns:
+            if column in used:
+                raise StudentTableError(
+                    f"{origin}: [features] columns: {column!r} is the id, the school, "
+                    f"a group or read by a label, so it cannot be a model input"
+                )
+        return list(spec.features.columns)
+    return [c for c in rows.columns if c not in used and c not in spec.features.exclude]
+
+
+def _used(spec: StudentTableMapping, label_columns: dict[str, list[str]]) -> set[str]:
+    used = {spec.table.school_column}
+    if spec.table.id_column:
+        used.add(spec.table.id_column)
+    used.update(group.column for group in spec.groups.values())
+    for columns in label_columns.values():
+        used.update(columns)
+    return used
+
+
+def _names_in(expr: str, columns: pd.Index) -> list[str]:
+    """The columns an expression reads (bare names, or `quoted` ones)."""
+    names = []
+    for quoted, bare in _NAME.findall(expr):
+        name = quoted or bare
+        if name in columns and name not in names:
+            names.append(name)
+    return names
+
+
+def _evaluate(typed: pd.DataFrame, kpi: str, expr: str, origin: str) -> pd.Series:
+    try:
+        result = typed.eval(expr, engine="python")
+    except Exception as error:  # pandas raises many kinds for a bad expression
+        raise StudentTableError(
+            f"{origin}: [labels] {kpi} = {expr!r}: not an expression over the "
+            f"table's columns: {error}"
+        ) from None
+    if not isinstance(result, pd.Series) or result.dtype != bool:
+        raise StudentTableError(
+            f"{origin}: [labels] {kpi} = {expr!r}: must give true or false per row "
+            f"(a comparison such as 'G3 < 10')"
+        )
+    return result
+
+
+def _typed(values: pd.Series) -> pd.Series:
+    """Numbers where every non-missing value is one, else the text."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().sum() == values.notna().sum():
+        return numbers.astype(float)
+    return values
+
+
+def _feature(values: pd.Series) -> pd.Series:
+    """A model input: floats stay, yes/no becomes 0/1, other text a category."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype(float)
+    words = values.str.lower()
+    if words.dropna().isin(list(_YES_NO)).all():
+        return words.map(_YES_NO).astype(float)
+    return values.astype("category")
+
+
+def _reasons(checked: pd.DataFrame, spec: StudentTableMapping) -> dict[int, list[str]]:
+    """Rule-breaking rows of the id, school and group columns, with reasons."""
+    columns = {
+        "student_id": pa.Column(object, nullable=False, unique=True),
+        "school_id": pa.Column(object, nullable=False),
+    }
+    for group in spec.groups:
+        columns[group] = pa.Column(
+            object, pa.Check.isin(GROUP_CODES[group]), nullable=True
+        )
+    reasons: dict[int, list[str]] = {}
+    try:
+        pa.DataFrameSchema(columns).validate(checked, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        for case in errors.failure_cases.itertuples():
+            if case.index is None:
+                continue
+            reasons.setdefault(int(case.index), []).append(
+                _reason(case.column, case.check, case.failure_case, spec)
+            )
+    return reasons
+
+
+def _reason(column: str, check: str, value: object, spec: StudentTableMapping) -> str:
+    if check == "not_nullable":
+        return MISSING_ID if column == "student_id" else MISSING_SCHOOL
+    if check == "field_uniqueness":
+        return DUPLICATE_ID.format(value=value)
+    group = spec.groups[column]
+    return UNMAPPED_GROUP.format(
+        column=group.column,
+        value=value,
+        group=column,
+        known=", ".join(group.values),
+    )
