@@ -36,8 +36,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from features._edfi import edfi_xml_adapter
+
 Adapter = Callable[[Path, Path | None], dict[str, pd.DataFrame]]
 
 # Format name (as given to ``--format``) -> adapter. Adapters register themselves by
 # adding an entry here.
-ADAPTERS: dict[str, Adapter] = {}
+ADAPTERS: dict[str, Adapter] = {
+    "edfi-xml": edfi_xml_adapter,
+}

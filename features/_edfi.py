@@ -58,6 +58,7 @@ from features._edfi_codes import (
     STATUS_PROGRAM_TYPES,
     TRUE,
     EdfiCodes,
+    EdfiMappingError,
     load_codes,
 )
 from features._edfi_derive import (
@@ -68,7 +69,8 @@ from features._edfi_derive import (
     grade_from_age,
 )
 from features._edfi_read import EdfiRecords, collect, group_marks
-from features._edfi_xml import descriptor_code
+from features._edfi_xml import EdfiFormatError, descriptor_code
+from features._schemas import IngestError
 
 logger = logging.getLogger(__name__)
 
@@ -915,3 +917,12 @@ def _status_flags(
 
 def _flag(value: bool) -> str:
     return TRUE if value else FALSE
+
+
+def edfi_xml_adapter(source: Path, mapping: Path | None) -> AdapterTables:
+    """The ``edfi-xml`` entry of the ingest registry: :func:`read_edfi_xml`, with
+    problems of the export as a whole raised as ingest's own error."""
+    try:
+        return read_edfi_xml(source, mapping)
+    except (FileNotFoundError, EdfiFormatError, EdfiMappingError) as error:
+        raise IngestError(str(error)) from None
