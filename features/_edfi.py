@@ -206,7 +206,8 @@ def read_edfi_xml(source: Path, mapping: Path | None = None) -> AdapterTables:
         raise FileNotFoundError(
             f"{source}: no *.xml file; expected Ed-Fi interchange XML files"
         )
-    found = collect(source)
+    attendance = codes.table("AttendanceEventCategoryDescriptor")
+    found = collect(source, lambda category: attendance.lookup(category) == PRESENT)
     tables, notes = assemble(found, codes)
     logger.info(
         "read Ed-Fi export %s: %s files, %s records, %s",
@@ -362,21 +363,10 @@ def _attendance(
     found: EdfiRecords, mapper: _Mapper, years: SchoolYears, notes: list[str]
 ) -> list[dict]:
     rows = []
-    present = 0
     full_days = 0
     recorded: set[tuple[str, str]] = set()
-    for (
-        student_id,
-        school_id,
-        date,
-        category,
-        duration,
-        _year,
-    ) in found.school_attendance:
+    for student_id, school_id, date, category, duration, _ in found.school_attendance:
         code = mapper.map("AttendanceEventCategoryDescriptor", category)
-        if code == PRESENT:
-            present += 1
-            continue
         if not duration and code in _ABSENCES:
             duration = "1"
             full_days += 1
@@ -392,12 +382,15 @@ def _attendance(
                 "fraction_missed": duration,
             }
         )
-    if present:
-        notes.append(f"attendance: {present} 'In Attendance' events dropped")
+    if found.present_events:
+        notes.append(
+            f"attendance: {found.present_events} events recording presence dropped "
+            f"(presence is implied)"
+        )
     if full_days:
         notes.append(
-            f"attendance: {full_days} absences without an EventDuration counted as "
-            f"a full day"
+            f"attendance: {full_days} absence(s) without an EventDuration counted "
+            f"as a full day"
         )
     rows += _section_tardies(found, mapper, recorded, notes)
     return rows
@@ -720,6 +713,11 @@ def _references(found: EdfiRecords, years: SchoolYears) -> list[Reference]:
         Reference(student_id, school_id, year or years.of(school_id, date), date)
         for student_id, school_id, date, _c, _d, year in found.school_attendance
     ]
+    for (student_id, school_id, year), span in found.presence_spans.items():
+        references += [
+            Reference(student_id, school_id, year or years.of(school_id, date), date)
+            for date in span
+        ]
     references += [
         Reference(student_id, school_id, years.of(school_id, date), date)
         for student_id, school_id, date, _category in found.section_attendance
@@ -804,13 +802,15 @@ def _with_grades(
     students = len({stay["student_id"] for stay in derived})
     notes.append(
         f"enrollments: {len(derived)} stays of {students} students derived from the "
-        f"schools named by their attendance, discipline, gradebook and intervention "
-        f"records (no StudentSchoolAssociation for them), from the school's first to "
-        f"last instructional day; grade from the state test's grade level for "
-        f"{from_test}, from age (kept within the school's grades) for {from_age}, "
-        f"unknown for {unknown}"
+        f"schools named by their attendance, discipline, gradebook, program and "
+        f"intervention records (no StudentSchoolAssociation for them), from the "
+        f"school's first to last instructional day; grade from the state test's "
+        f"grade level for {from_test}, from age (kept within the school's grades) "
+        f"for {from_age}, unknown for {unknown}"
     )
-    unplaced = len(set(found.students) - {stay["student_id"] for stay in derived})
+    placed = {stay["student_id"] for stay in derived}
+    placed |= {stay["student_id"] for stay in found.enrollments}
+    unplaced = len(set(found.students) - placed)
     if unplaced:
         notes.append(
             f"enrollments: {unplaced} of {len(found.students)} students have no "

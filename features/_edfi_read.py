@@ -13,6 +13,7 @@ Descriptor values are kept raw here; mapping them is the next step's job.
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,16 +134,28 @@ class EdfiRecords:
     interventions: dict[tuple[str, str], Intervention] = field(default_factory=dict)
     # (student, EducationOrganizationId, InterventionIdentificationCode)
     intervention_stays: list[tuple[str, str, str]] = field(default_factory=list)
+    # School attendance events that record presence are dropped as they are read;
+    # only their count and, per (student, school, year), the first and last date
+    # are kept: they still place the student at the school.
+    present_events: int = 0
+    presence_spans: dict[tuple[str, str, str], tuple[str, str]] = field(
+        default_factory=dict
+    )
     files: int = 0
     records: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def collect(source: Path) -> EdfiRecords:
-    """Stream every ``*.xml`` interchange under ``source`` (a folder or one file)."""
+def collect(source: Path, is_presence: Callable[[str], bool]) -> EdfiRecords:
+    """Stream every ``*.xml`` interchange under ``source`` (a folder or one file).
+
+    ``is_presence`` tells an attendance category that records presence; such events
+    are counted and dropped at once, since an export that records every student's
+    every day present is mostly made of them.
+    """
     paths = [source] if source.is_file() else sorted(source.glob("*.xml"))
     found = EdfiRecords()
-    readers = _readers(found)
+    readers = _readers(found, is_presence)
     for path in paths:
         records_before = found.records
         for record in iter_records(path):
@@ -161,7 +174,9 @@ def collect(source: Path) -> EdfiRecords:
     return found
 
 
-def _readers(found: EdfiRecords) -> dict[str, Callable[[Record], None]]:
+def _readers(
+    found: EdfiRecords, is_presence: Callable[[str], bool]
+) -> dict[str, Callable[[Record], None]]:
     """The function that keeps what we need of each kind of record."""
 
     def school(record: Record) -> None:
@@ -247,16 +262,28 @@ def _readers(found: EdfiRecords) -> dict[str, Callable[[Record], None]]:
         )
 
     def school_attendance(record: Record) -> None:
+        category = record.text("AttendanceEvent/AttendanceEventCategory")
+        # Schools, dates and categories repeat across events: one copy of each.
+        student_id = record.text(_STUDENT_ID)
+        school_id = sys.intern(record.text(_SCHOOL_ID))
+        date = sys.intern(record.text("AttendanceEvent/EventDate"))
+        year = sys.intern(
+            school_year_name(record.text("SessionReference/SessionIdentity/SchoolYear"))
+        )
+        if is_presence(category):
+            found.present_events += 1
+            key = (student_id, school_id, year)
+            first, last = found.presence_spans.get(key, (date, date))
+            found.presence_spans[key] = (min(first, date), max(last, date))
+            return
         found.school_attendance.append(
             (
-                record.text(_STUDENT_ID),
-                record.text(_SCHOOL_ID),
-                record.text("AttendanceEvent/EventDate"),
-                record.text("AttendanceEvent/AttendanceEventCategory"),
-                record.text("AttendanceEvent/EventDuration"),
-                school_year_name(
-                    record.text("SessionReference/SessionIdentity/SchoolYear")
-                ),
+                student_id,
+                school_id,
+                date,
+                sys.intern(category),
+                sys.intern(record.text("AttendanceEvent/EventDuration")),
+                year,
             )
         )
 
