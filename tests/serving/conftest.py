@@ -1,0 +1,160 @@
+"""A district whose state folder holds small scored files written by hand.
+
+The files follow docs/CONTRACTS.md column for column, so the list, projection and
+public endpoints are tested without training a model; scoring and explaining use the
+real champions (see ``test_scoring.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ontrack.config import DistrictConfig, Paths, load_config
+
+with warnings.catch_warnings():
+    # Starlette warns at import that its TestClient will move from httpx to httpx2;
+    # the client works as documented and the move is not ours to make.
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    # BentoML 1.4.40, at import, builds its ignore-file patterns in pathspec's
+    # deprecated 'gitwildmatch' style and calls a pydantic hook deprecated since
+    # 2.11; both are BentoML's to update, and neither changes what we test.
+    warnings.filterwarnings("ignore", "GitWildMatchPattern", DeprecationWarning)
+    warnings.filterwarnings(
+        "ignore", category=DeprecationWarning, module="_bentoml_sdk"
+    )
+    from starlette.testclient import TestClient
+
+    from serving._service import OnTrackService
+
+# BentoML 1.4.40 reads ``model_fields`` off a model instance on every request, which
+# pydantic 2.11 deprecates; BentoML's to update. Test modules that call the service
+# set ``pytestmark = BENTOML_WARNINGS``.
+BENTOML_WARNINGS = pytest.mark.filterwarnings(
+    "ignore:Accessing the 'model_fields' attribute on the instance:DeprecationWarning"
+)
+DEMO_CONFIG = Path(__file__).parents[2] / "configs" / "demo.toml"
+LEADER = {"authorization": "Bearer demo-leader"}
+COUNSELOR = {"authorization": "Bearer demo-counselor"}  # schools 0001 and 0002
+DASHBOARD = {"authorization": "Bearer demo-dashboard"}
+
+
+def district_config(root: Path, **serving) -> DistrictConfig:
+    """The demo config with its state and MLflow store under ``root``."""
+    config = load_config(DEMO_CONFIG)
+    update = {"paths": Paths(state_dir=root / "state", mlruns_dir=root / "mlruns")}
+    if serving:
+        update["serving"] = config.serving.model_copy(update=serving)
+    return config.model_copy(update=update)
+
+
+def _scored_rows() -> pd.DataFrame:
+    """Two scorings (the later one is served) of five students at three schools."""
+    rows = []
+    students = [
+        ("s01", "0001", 3, 0.81, "high"),
+        ("s02", "0001", 4, 0.40, "moderate"),
+        ("s03", "0001", 4, 0.40, "moderate"),
+        ("s04", "0001", 5, 0.05, "low"),
+        ("s05", "0002", 7, 0.66, "high"),
+        ("s06", "0003", 9, 0.30, "moderate"),
+    ]
+    for as_of_date, shift in (("2024-12-01", 0.0), ("2025-02-01", 0.01)):
+        for kpi in ("chronic_absence", "course_failure"):
+            for student_id, school_id, grade, risk, tier in students:
+                row = {
+                    "student_id": student_id,
+                    "as_of_date": pd.Timestamp(as_of_date),
+                    "school_year": 2025,
+                    "school_id": school_id,
+                    "grade": grade,
+                    "kpi": kpi,
+                    "risk": risk + shift,
+                    "tier": tier,
+                    "model_version": "3" if shift else "2",
+                    "race_ethnicity": "asian",
+                    "gender": "female",
+                }
+                for slot, (feature, domain, text) in enumerate(
+                    [
+                        ("attendance_rate", "attendance", "attended 84% of days"),
+                        ("incidents", "behaviour", "3 behaviour incidents"),
+                    ],
+                    start=1,
+                ):
+                    row[f"driver_{slot}"] = text if tier != "low" else ""
+                    row[f"driver_{slot}_feature"] = feature if tier != "low" else ""
+                    row[f"driver_{slot}_domain"] = domain if tier != "low" else ""
+                row["driver_3"] = row["driver_3_feature"] = row["driver_3_domain"] = ""
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+PROJECTIONS = pd.DataFrame(
+    {
+        "school_id": ["0001", "0001", "0002", "district"],
+        "kpi": [
+            "chronic_absence",
+            "course_failure",
+            "chronic_absence",
+            "chronic_absence",
+        ],
+        "as_of_date": pd.to_datetime(["2025-02-01"] * 4),
+        "n_students": [4, 4, 1, 6],
+        "expected_rate": [0.42, 0.42, 0.67, 0.44],
+        "rate_low": [0.0, 0.0, 0.0, 0.17],
+        "rate_high": [0.75, 0.75, 1.0, 0.67],
+        "target": [0.22, 0.15, 0.22, 0.22],
+        "p_miss_target": [0.71, 0.8, 0.67, 0.88],
+        "observed_rate_so_far": [float("nan"), 0.25, 1.0, 0.5],
+    }
+)
+# Written the way json.dump writes a float NaN: the service must answer null.
+INDICATORS_TEXT = (
+    '{"kpi": "chronic_absence", "cells": [{"school_id": "district", '
+    '"group": "all", "n_size": 6, "rate": 0.5}, {"school_id": "0003", '
+    '"group": "all", "n_size": null, "rate": NaN}]}'
+)
+
+
+@pytest.fixture(scope="session")
+def scored_state(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("district")
+    state = root / "state"
+    (state / "scores").mkdir(parents=True)
+    (state / "public").mkdir()
+    _scored_rows().to_parquet(state / "scores" / "scored_snapshot.parquet")
+    PROJECTIONS.to_parquet(state / "scores" / "school_projections.parquet")
+    (state / "public" / "indicators.json").write_text(INDICATORS_TEXT)
+    return root
+
+
+def serve_in_process(config: DistrictConfig, monkeypatch: pytest.MonkeyPatch):
+    """A TestClient over the real service for ``config`` (enter it with ``with``)."""
+    snapshot = config.state_dir / "ontrack-config.json"
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.write_text(config.model_dump_json())
+    monkeypatch.setenv("ONTRACK_SERVING_CONFIG", str(snapshot))
+    return TestClient(_asgi_app())
+
+
+@functools.cache
+def _asgi_app():
+    """One ASGI app per process: BentoML registers its Prometheus metrics per app.
+
+    Each ``with TestClient(app)`` runs the app's start-up again, so each client gets
+    a new service instance reading the config then named in the environment.
+    """
+    return OnTrackService.to_asgi()
+
+
+def audit_lines(config: DistrictConfig) -> list[dict]:
+    path = config.state_dir / "audit.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
