@@ -7,10 +7,13 @@ strictly before ``as_of_date``, plus KPI labels and the ABC baseline flags. The 
 generator writes a made-up district in the canonical shape.
 """
 
+from features._demo_district import DemoSummary, generate_demo_district
 from features._ingest import IngestError, IngestReport, ingest_district
 from features._warehouse import open_warehouse, write_warehouse
 
 __all__: list[str] = [
+    "DemoSummary",
+    "generate_demo_district",
     "IngestError",
     "IngestReport",
     "ingest_district",
