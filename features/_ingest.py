@@ -69,6 +69,7 @@ from features._schemas import (
     IngestError,
     TableRefused,
     TableSpec,
+    as_arrow,
     normalise,
     parse,
 )
@@ -146,10 +147,8 @@ class IngestReport:
             ).rstrip()
             for row in rows
         ]
-        lines.append(
-            "loaded = rows new to the warehouse (a new key or changed values); "
-            "unchanged = rows it already held."
-        )
+        lines.append("loaded: rows new to the warehouse (a new key or changed values)")
+        lines.append("unchanged: rows the warehouse already held as they are")
         lines.append(f"warehouse: {self.warehouse}")
         for table, path in self.quarantine_files.items():
             count = self.tables[table].quarantined
@@ -359,7 +358,7 @@ def _stage_rows(
             accepted, rejected = validate_rows(spec, chunk.rows)
             rejected = pd.concat([rejected, malformed_rows(spec, chunk.malformed)])
             _append(connection, f"new_{spec.name}", pyarrow.Table.from_pandas(accepted))
-            _append(connection, f"rejected_{spec.name}", _as_arrow(rejected))
+            _append(connection, f"rejected_{spec.name}", _rejected_table(rejected))
             read += len(chunk.rows) + len(chunk.malformed)
             logger.debug(
                 "table %s: chunk of %d rows, %d rejected",
@@ -367,14 +366,13 @@ def _stage_rows(
                 len(chunk.rows),
                 len(rejected),
             )
-    except (pyarrow.ArrowInvalid, UnicodeDecodeError) as error:
-        # Arrow's message can end with the text of the offending line: keep only
-        # what kind of error it was, never the values.
-        kind = ": ".join(str(error).splitlines()[0].split(": ")[:2])
+    except pyarrow.ArrowInvalid as error:
+        # Arrow's message can quote the offending line: never pass it on.
+        problem = "it is not UTF-8 text" if "UTF8" in str(error) else "it is not CSV"
         raise TableRefused(
             spec.name,
-            f"table {spec.name} ({source.origin}) cannot be read as UTF-8 CSV "
-            f"after row {read}: {kind}",
+            f"table {spec.name} ({source.origin}) cannot be read after row {read:,}: "
+            f"{problem}",
         ) from None
     return read
 
@@ -399,7 +397,7 @@ def validate_rows(
     good = text.loc[~text.index.isin(reasons.index)]
     accepted = pd.DataFrame(
         {
-            name: parse(kind, _arrow(good[name]), spec.codes(name)).to_pandas(
+            name: parse(kind, as_arrow(good[name]), spec.codes(name)).to_pandas(
                 types_mapper=pd.ArrowDtype
             )
             for name, kind in spec.kinds.items()
@@ -494,9 +492,9 @@ def _normalised(spec: TableSpec, rows: pd.DataFrame) -> pd.DataFrame:
         {
             name: pd.Series(
                 pd.arrays.ArrowStringArray(
-                    normalise(kind, _arrow(rows[name]) if name in rows else empty).cast(
-                        pyarrow.large_string()
-                    )
+                    normalise(
+                        kind, as_arrow(rows[name]) if name in rows else empty
+                    ).cast(pyarrow.large_string())
                 ),
                 index=rows.index,
             )
@@ -506,11 +504,7 @@ def _normalised(spec: TableSpec, rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _arrow(text: pd.Series) -> pyarrow.Array:
-    return pyarrow.array(text.array, type=pyarrow.large_string(), from_pandas=True)
-
-
-def _as_arrow(rejected: pd.DataFrame) -> pyarrow.Table:
+def _rejected_table(rejected: pd.DataFrame) -> pyarrow.Table:
     return pyarrow.Table.from_pandas(
         rejected.astype({"_row": "int64", "_reason": "string[pyarrow]"}),
         preserve_index=False,

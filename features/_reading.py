@@ -124,9 +124,12 @@ def frame_source(table: str, origin: str, frame: pd.DataFrame) -> TableSource:
 
 
 def _csv_header(table: str, path: Path) -> list[str]:
+    # Only the first line is decoded here: a bad byte further down is the row
+    # reader's to report.
+    with path.open("rb") as stream:
+        first_line = stream.readline(1 << 20)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            header = next(csv.reader(stream), None)
+        header = next(csv.reader([first_line.decode("utf-8-sig")]), None)
     except UnicodeDecodeError:
         raise TableRefused(
             table, f"table {table} ({path.name}): the header is not UTF-8 text"

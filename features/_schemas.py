@@ -77,7 +77,6 @@ NOT_A_SCHOOL_YEAR = (
 NOT_A_CODE = "is not a known code (expected one of: {codes})"
 OUT_OF_RANGE = "is outside the allowed range {low} to {high}"
 BELOW = "is below {low}"
-NOT_ABOVE = "is not above {low}"
 # pandera's own name for a missing value in a column that does not allow one.
 MISSING_VALUE_CHECK = "not_nullable"
 MISSING_VALUE = "required value is missing"
@@ -146,27 +145,26 @@ def normalise(kind: str, text: pyarrow.Array) -> pyarrow.Array:
     return text
 
 
-def _arrow(text: pd.Series) -> pyarrow.Array:
+def as_arrow(text: pd.Series) -> pyarrow.Array:
+    """A pandas column of text as an Arrow array (no copy for Arrow strings)."""
     return pyarrow.array(text.array, type=pyarrow.large_string(), from_pandas=True)
 
 
 def _parses(kind: str, codes: tuple[str, ...] = ()) -> Callable[[pd.Series], pd.Series]:
     def check(text: pd.Series) -> pd.Series:
-        values = parse(kind, _arrow(text), codes)
+        values = parse(kind, as_arrow(text), codes)
         return pd.Series(values.is_valid().to_numpy(zero_copy_only=False), text.index)
 
     return check
 
 
 def _within(
-    kind: str, low: float | None, high: float | None, *, low_open: bool = False
+    kind: str, low: float, high: float | None
 ) -> Callable[[pd.Series], pd.Series]:
     # Text that does not parse passes here: the type check has reported it already.
     def check(text: pd.Series) -> pd.Series:
-        values = parse(kind, _arrow(text)).to_pandas()
-        inside = pd.Series(True, index=values.index)
-        if low is not None:
-            inside &= values.gt(low) if low_open else values.ge(low)
+        values = parse(kind, as_arrow(text)).to_pandas()
+        inside = values.ge(low)
         if high is not None:
             inside &= values.le(high)
         return pd.Series((inside | values.isna()).to_numpy(), text.index)
@@ -183,9 +181,9 @@ def _column(
     codes: tuple[str, ...] = (),
     extra: list[pa.Check] | None = None,
 ) -> pa.Column:
-    checks = (
-        [] if kind in ("id", "text") else [pa.Check(_parses(kind, codes), error=error)]
-    )
+    checks = list(extra or [])
+    if kind not in ("id", "text"):
+        checks.insert(0, pa.Check(_parses(kind, codes), name=kind, error=error))
     return pa.Column(
         checks=checks,
         nullable=not required,
@@ -228,29 +226,21 @@ def school_year(*, required: bool = True) -> pa.Column:
 def integer(low: int, high: int, *, required: bool = True) -> pa.Column:
     """A whole number between ``low`` and ``high`` inclusive (``12.0`` is accepted)."""
     error = OUT_OF_RANGE.format(low=low, high=high)
-    extra = [pa.Check(_within("integer", low, high), error=error)]
+    extra = [pa.Check(_within("integer", low, high), name="range", error=error)]
     return _column("integer", NOT_A_WHOLE_NUMBER, required=required, extra=extra)
 
 
 def number(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    required: bool = True,
+    low: float | None = None, high: float | None = None, *, required: bool = True
 ) -> pa.Column:
-    """A number, optionally bounded; ``low_open`` excludes ``low`` itself."""
+    """A number, at least ``low`` and at most ``high`` when given."""
     extra = []
-    if low is not None or high is not None:
+    if low is not None:
+        error = BELOW.format(low=f"{low:g}")
         if high is not None:
             error = OUT_OF_RANGE.format(low=f"{low:g}", high=f"{high:g}")
-            if low_open:
-                error = f"is outside the allowed range above {low:g} to {high:g}"
-        else:
-            error = (NOT_ABOVE if low_open else BELOW).format(low=f"{low:g}")
-        extra.append(
-            pa.Check(_within("number", low, high, low_open=low_open), error=error)
-        )
+        within = _within("number", low, high)
+        extra.append(pa.Check(within, name="range", error=error))
     return _column("number", NOT_A_NUMBER, required=required, extra=extra)
 
 
@@ -265,14 +255,14 @@ class RowRule:
     def check(self, columns: Mapping[str, pa.Column]) -> pa.Check:
         def values(table: pd.DataFrame, name: str) -> pd.Series:
             meta = columns[name].metadata
-            return parse(meta["kind"], _arrow(table[name]), meta["codes"]).to_pandas()
+            return parse(meta["kind"], as_arrow(table[name]), meta["codes"]).to_pandas()
 
         def rule(table: pd.DataFrame) -> pd.Series:
             left, right = (values(table, name) for name in self.columns)
             holds = left.isna() | right.isna() | self.holds(left, right)
             return pd.Series(holds.to_numpy(), table.index)
 
-        return pa.Check(rule, error=self.error)
+        return pa.Check(rule, name=self.error, error=self.error)
 
 
 @dataclass(frozen=True)
