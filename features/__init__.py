@@ -5,18 +5,46 @@ and loads the warehouse; the indicator definitions turn the warehouse into stude
 and school snapshots keyed by ``(student_id, as_of_date)`` that use only events
 strictly before ``as_of_date``, plus KPI labels and the ABC baseline flags. The demo
 generator writes a made-up district in the canonical shape.
+
+Adapters turn other shapes into the canonical tables: ``read_edfi_xml`` reads an
+Ed-Fi interchange export (and says what it had to derive). ``read_student_table``
+reads a flat one-row-per-student table through a column mapping, straight into
+features, KPI labels and groups, for data that has no event tables.
 """
 
+from features._abc_flags import abc_flags
+from features._catalog import FEATURE_CATALOG, Feature
 from features._demo_district import DemoSummary, generate_demo_district
+from features._edfi import AdapterTables, read_edfi_xml
+from features._indicators import kpi_labels, school_snapshots, student_snapshots
 from features._ingest import IngestError, IngestReport, ingest_district
+from features._snapshots import SnapshotSummary, build_snapshots
+from features._student_table import (
+    StudentTable,
+    StudentTableError,
+    read_student_table,
+)
 from features._warehouse import open_warehouse, write_warehouse
 
 __all__: list[str] = [
     "DemoSummary",
     "generate_demo_district",
+    "FEATURE_CATALOG",
+    "Feature",
+    "SnapshotSummary",
+    "abc_flags",
+    "build_snapshots",
+    "kpi_labels",
+    "school_snapshots",
+    "student_snapshots",
     "IngestError",
     "IngestReport",
     "ingest_district",
     "open_warehouse",
     "write_warehouse",
+    "AdapterTables",
+    "read_edfi_xml",
+    "StudentTable",
+    "StudentTableError",
+    "read_student_table",
 ]

@@ -1,0 +1,214 @@
+"""Attendance indicators: days enrolled and absent, rates, streaks and the trend.
+
+An ``attendance`` row is an absence or a tardy (presence is implied). Per student and
+day, the fractions missed of the ``excused`` and ``unexcused`` rows add up, capped at
+one day; tardies are counted, never added to the days absent. A day counts only when
+the student was enrolled that day (see ``_enrolment``) and it was an instructional
+day of the school of that stay; other rows are ignored and reported.
+
+Worked example: a student enrolled on 20 instructional days with two full-day
+absences and one half-day absence has ``days_absent`` 2.5 and ``attendance_rate``
+1 - 2.5 / 20 = 0.875.
+
+The longest absence streak counts consecutive instructional days of one school on
+which the student missed the whole day; a day not enrolled, a partial day or a change
+of school ends a streak.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from features._calendar import school_year_of
+from features._enrolment import enrolled_days
+
+ABSENCE_CATEGORIES = ("excused", "unexcused")
+
+
+def absence_days(
+    attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
+) -> ir.Table:
+    """One row per student and date with an attendance record, placed in enrolment.
+
+    Returns ``student_id``, ``school_year``, ``date``, ``school_id`` (the school of the
+    stay counting the day, null outside enrolment), ``counted`` (enrolled on an
+    instructional day), ``days_through`` (that school's instructional-day number),
+    ``missed`` (capped at 1), ``unexcused_missed``, ``absence_missed`` (uncapped sum
+    of excused and unexcused fractions), ``tardies`` and ``records`` (rows of the day).
+    """
+    is_absence = attendance.category.isin(ABSENCE_CATEGORIES)
+    per_day = attendance.group_by(
+        "student_id",
+        "date",
+        school_year=school_year_of(attendance.date, school_year_start),
+    ).agg(
+        absence_missed=attendance.fraction_missed.sum(where=is_absence),
+        unexcused_missed=attendance.fraction_missed.sum(
+            where=attendance.category == "unexcused"
+        ),
+        tardies=attendance.count(where=attendance.category == "tardy"),
+        records=attendance.count(),
+    )
+    placed = per_day.left_join(
+        stays,
+        [
+            per_day.student_id == stays.student_id,
+            per_day.school_year == stays.school_year,
+            per_day.date >= stays.counted_from,
+            per_day.date <= stays.last_day,
+        ],
+    ).select(
+        per_day.student_id,
+        per_day.school_year,
+        per_day.date,
+        stays.school_id,
+        absence_missed=ibis.coalesce(per_day.absence_missed, 0.0),
+        unexcused_missed=ibis.coalesce(per_day.unexcused_missed, 0.0),
+        tardies=per_day.tardies,
+        records=per_day.records,
+    )
+    located = placed.left_join(
+        day_index,
+        [placed.school_id == day_index.school_id, placed.date == day_index.date],
+    ).select(
+        *[placed[column] for column in placed.columns],
+        counted=ibis.coalesce(day_index.instructional, False),
+        days_through=day_index.days_through,
+    )
+    return located.mutate(missed=ibis.least(located.absence_missed, 1.0))
+
+
+def attendance_indicators(
+    student_periods: ir.Table,
+    stays: ir.Table,
+    day_index: ir.Table,
+    absences: ir.Table,
+) -> ir.Table:
+    """Attendance of each student and period, from the period's start to its as-of.
+
+    ``student_periods`` has ``student_id``, ``school_year``, ``as_of_date``
+    (exclusive) and ``recent_from`` (inclusive, may be null); ``absences`` is the
+    output of :func:`absence_days`. Returns one row per student and period with
+    ``days_enrolled``, ``days_absent``, ``attendance_rate``, ``unexcused_share``,
+    ``tardies``, ``longest_absence_streak``, ``attendance_rate_last_20`` and
+    ``attendance_trend`` (the recent rate minus the rate before the window). A rate
+    without days to divide by is null.
+    """
+    days = enrolled_days(student_periods, stays, day_index)
+    counted = absences.filter(absences.counted)
+    before = counted.join(
+        student_periods,
+        [
+            counted.student_id == student_periods.student_id,
+            counted.school_year == student_periods.school_year,
+            counted.date < student_periods.as_of_date,
+        ],
+    ).select(
+        counted.student_id,
+        student_periods.as_of_date,
+        counted.date,
+        counted.missed,
+        counted.unexcused_missed,
+        counted.absence_missed,
+        counted.tardies,
+        student_periods.recent_from,
+    )
+    totals = before.group_by("student_id", "as_of_date").agg(
+        days_absent=before.missed.sum(),
+        recent_days_absent=before.missed.sum(where=before.date >= before.recent_from),
+        unexcused_missed=before.unexcused_missed.sum(),
+        absence_missed=before.absence_missed.sum(),
+        tardies=before.tardies.sum(),
+    )
+    streaks = _longest_streaks(counted, student_periods)
+    keys = ["student_id", "as_of_date"]
+    joined = (
+        student_periods.select("student_id", "as_of_date")
+        .left_join(days, keys)
+        .select(
+            "student_id",
+            "as_of_date",
+            days_enrolled=ibis.coalesce(ibis._.days_enrolled, 0),
+            recent_days_enrolled=ibis.coalesce(ibis._.recent_days_enrolled, 0),
+        )
+    )
+    joined = joined.left_join(totals, keys).select(
+        *[joined[column] for column in joined.columns],
+        days_absent=ibis.coalesce(totals.days_absent, 0.0),
+        recent_days_absent=ibis.coalesce(totals.recent_days_absent, 0.0),
+        unexcused_missed=ibis.coalesce(totals.unexcused_missed, 0.0),
+        absence_missed=ibis.coalesce(totals.absence_missed, 0.0),
+        tardies=ibis.coalesce(totals.tardies, 0),
+    )
+    joined = joined.left_join(streaks, keys).select(
+        *[joined[column] for column in joined.columns],
+        longest_absence_streak=ibis.coalesce(streaks.longest_absence_streak, 0),
+    )
+    return _rates(joined)
+
+
+def _longest_streaks(counted: ir.Table, student_periods: ir.Table) -> ir.Table:
+    """Longest run of whole days absent before each as-of date (gaps and islands).
+
+    On consecutive school days ``days_through`` rises by one, as does the row number
+    of the student's whole-day absences at that school, so their difference is
+    constant along a run and names it. The row number of a day depends only on
+    earlier days, so a run is cut at the as-of date without recomputing it.
+    """
+    whole_days = counted.filter(counted.missed >= 1.0)
+    in_order = ibis.window(
+        group_by=["student_id", "school_year", "school_id"], order_by="date"
+    )
+    whole_days = whole_days.mutate(position=ibis.row_number().over(in_order))
+    whole_days = whole_days.mutate(run=whole_days.days_through - whole_days.position)
+    before = whole_days.join(
+        student_periods,
+        [
+            whole_days.student_id == student_periods.student_id,
+            whole_days.school_year == student_periods.school_year,
+            whole_days.date < student_periods.as_of_date,
+        ],
+    ).select(
+        whole_days.student_id,
+        student_periods.as_of_date,
+        whole_days.school_id,
+        whole_days.run,
+    )
+    runs = before.group_by("student_id", "as_of_date", "school_id", "run").agg(
+        length=before.count()
+    )
+    return runs.group_by("student_id", "as_of_date").agg(
+        longest_absence_streak=runs.length.max()
+    )
+
+
+def _rates(counts: ir.Table) -> ir.Table:
+    """Rates from the day counts; null where the denominator is zero."""
+    earlier_enrolled = counts.days_enrolled - counts.recent_days_enrolled
+    earlier_absent = counts.days_absent - counts.recent_days_absent
+    recent_rate = _present_share(counts.recent_days_absent, counts.recent_days_enrolled)
+    earlier_rate = _present_share(earlier_absent, earlier_enrolled)
+    return counts.select(
+        "student_id",
+        "as_of_date",
+        days_enrolled=counts.days_enrolled.cast("float64"),
+        days_absent=counts.days_absent,
+        attendance_rate=_present_share(counts.days_absent, counts.days_enrolled),
+        unexcused_share=_share(counts.unexcused_missed, counts.absence_missed),
+        tardies=counts.tardies.cast("float64"),
+        longest_absence_streak=counts.longest_absence_streak.cast("float64"),
+        attendance_rate_last_20=recent_rate,
+        attendance_trend=recent_rate - earlier_rate,
+    )
+
+
+def _present_share(
+    absent: ir.NumericValue, enrolled: ir.NumericValue
+) -> ir.FloatingValue:
+    return 1.0 - _share(absent, enrolled)
+
+
+def _share(part: ir.NumericValue, whole: ir.NumericValue) -> ir.FloatingValue:
+    """``part / whole``, null when ``whole`` is zero."""
+    return ibis.ifelse(whole > 0, part / whole, ibis.null("float64"))

@@ -1,0 +1,441 @@
+"""Student and school snapshots and KPI labels, as Ibis expressions over the warehouse.
+
+The builders take the warehouse tables (``{"enrollments": table, ...}``, columns as
+in docs/CONTRACTS.md) and return unexecuted Ibis tables; DuckDB runs them here and the
+same expressions compile for PySpark. Nothing loops over students.
+
+A student snapshot is keyed by ``(student_id, as_of_date)`` and exists for every
+student enrolled on the as-of date (entry and exit inclusive). It reads only events
+dated strictly before the as-of date: absences, incidents and program days before it,
+term marks whose term ended before it, test results dated before it. The previous
+school year's indicators come from that whole year, which ended before the as-of date.
+
+Every event is placed in a school year by its date; the as-of dates of one school year
+are joined to the events of that year (a date-to-checkpoint join), so all checkpoints
+are built in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from features._abc_flags import ABC_COLUMNS, abc_flags
+from features._assessments import assessment_indicators
+from features._attendance import absence_days, attendance_indicators
+from features._behaviour import behaviour_indicators
+from features._calendar import (
+    as_of_frame,
+    as_of_table,
+    instructional_day_index,
+    year_first_day,
+)
+from features._catalog import FEATURE_CATALOG
+from features._courses import course_indicators
+from features._enrolment import (
+    enrolled_on,
+    enrolment_stays,
+    recent_window_start,
+)
+from features._joins import attach
+from features._labels import (
+    chronically_absent,
+    kpi_label_rows,
+    student_years,
+)
+from features._mobility import mobility_indicators
+from ontrack.config import KPI, DistrictConfig
+
+WAREHOUSE_TABLES = (
+    "schools",
+    "students",
+    "enrollments",
+    "calendar",
+    "attendance",
+    "discipline",
+    "grades",
+    "assessments",
+    "programs",
+)
+KEY_COLUMNS = ("student_id", "as_of_date", "school_year", "checkpoint", "school_id")
+# Context columns after the features: not model inputs, read by school snapshots.
+CONTEXT_COLUMNS = ("marks_so_far",)
+STUDENT_SNAPSHOT_COLUMNS = (
+    *KEY_COLUMNS,
+    *FEATURE_CATALOG,
+    *CONTEXT_COLUMNS,
+    *ABC_COLUMNS,
+)
+KEYS = ["student_id", "as_of_date"]
+
+Stage = Callable[[str, ir.Table], ir.Table]
+_PART_NAMES = ("attendance", "behaviour", "courses", "assessments", "mobility")
+
+
+def no_stage(name: str, table: ir.Table) -> ir.Table:
+    """Keep a step as an expression: one query from the warehouse to the result.
+
+    A wiring may pass a ``stage`` that materialises each named step instead (a
+    temporary table in DuckDB, ``cache()`` in Spark); the results are the same, and
+    the engine plans many small queries much faster than one deep one.
+    """
+    return table
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """The warehouse tables and the frames every builder derives from them."""
+
+    tables: Mapping[str, ir.Table]
+    stays: ir.Table
+    day_index: ir.Table
+    absences: ir.Table
+    school_year_start: str
+    stage: Stage
+
+
+def _sources(
+    tables: Mapping[str, ir.Table],
+    school_years: Iterable[int],
+    config: DistrictConfig,
+    stage: Stage,
+) -> _Sources:
+    missing = [name for name in WAREHOUSE_TABLES if name not in tables]
+    if missing:
+        raise KeyError(f"warehouse tables missing: {', '.join(missing)}")
+    start = config.district.school_year_start
+    stays = stage("stays", enrolment_stays(tables["enrollments"], start))
+    day_index = stage(
+        "day_index",
+        instructional_day_index(tables["calendar"], list(school_years), start),
+    )
+    absences = stage(
+        "absence_days", absence_days(tables["attendance"], stays, day_index, start)
+    )
+    return _Sources(tables, stays, day_index, absences, start, stage)
+
+
+def chronic_kpi(config: DistrictConfig) -> KPI:
+    """The config's chronic-absence KPI, or one with the default rule if it has none."""
+    for kpi in config.kpis:
+        if kpi.definition == "chronic_absence":
+            return kpi
+    return KPI(
+        name="chronic_absence",
+        label="Chronically absent",
+        definition="chronic_absence",
+        district_target=1.0,
+    )
+
+
+def course_failure_rule(config: DistrictConfig) -> tuple[float, list[str]]:
+    """Failing mark and core subjects: the course-failure KPI's, or the defaults."""
+    for kpi in config.kpis:
+        if kpi.definition == "course_failure":
+            return kpi.failing_mark, list(kpi.core_subjects)
+    default = KPI(
+        name="course_failure",
+        label="Failed a core course",
+        definition="course_failure",
+        district_target=1.0,
+    )
+    return default.failing_mark, list(default.core_subjects)
+
+
+def student_snapshots(
+    tables: Mapping[str, ir.Table],
+    as_of_dates: Iterable[dt.date],
+    config: DistrictConfig,
+    *,
+    stage: Stage = no_stage,
+) -> ir.Table:
+    """One row per student enrolled on each as-of date, with every indicator.
+
+    Parameters
+    ----------
+    tables
+        The warehouse tables by canonical name.
+    as_of_dates
+        The as-of dates; each snapshot uses events strictly before its date.
+    config
+        The district config (school-year start, checkpoints, KPI rules, ABC
+        thresholds).
+    stage
+        Called with a name and each intermediate step; returns the table to build
+        on (see :func:`no_stage`).
+
+    Returns
+    -------
+    ibis.Table
+        The columns of ``STUDENT_SNAPSHOT_COLUMNS``, in that order.
+    """
+    as_of = as_of_frame(config, as_of_dates)
+    if as_of.empty:
+        raise ValueError("student_snapshots: as_of_dates is empty; give at least one")
+    years = sorted(set(as_of.school_year))
+    sources = _sources(tables, [years[0] - 1, *years], config, stage)
+    as_of_dates_table = as_of_table(as_of)
+    spine = stage("spine", enrolled_on(sources.stays, as_of_dates_table))
+    this_year = _this_year(spine, sources, as_of_dates_table, config)
+    last_year = _last_year(spine, sources, config)
+    snapshots = abc_flags(attach(this_year, last_year, KEYS), config.abc)
+    return snapshots.select(*STUDENT_SNAPSHOT_COLUMNS)
+
+
+def _this_year(
+    spine: ir.Table, sources: _Sources, as_of_dates: ir.Table, config: DistrictConfig
+) -> ir.Table:
+    """The indicators of the as-of date's school year, so far."""
+    recent = recent_window_start(
+        sources.day_index, as_of_dates, sources.school_year_start
+    )
+    periods = sources.stage(
+        "periods", attach(spine, recent, ["school_id", "as_of_date"])
+    )
+    failing_mark, core_subjects = course_failure_rule(config)
+    tables = sources.tables
+    parts = (
+        attendance_indicators(
+            periods, sources.stays, sources.day_index, sources.absences
+        ),
+        behaviour_indicators(
+            periods, tables["discipline"], sources.school_year_start
+        ).drop("suspensions"),
+        course_indicators(
+            periods, tables["grades"], failing_mark, core_subjects
+        ).rename(marks_so_far="marks"),
+        assessment_indicators(
+            periods, tables["assessments"], sources.stays, as_of_dates
+        ),
+        mobility_indicators(
+            spine, sources.stays, tables["students"], tables["programs"]
+        ),
+    )
+    result = spine.select(*KEY_COLUMNS)
+    for name, part in zip(_PART_NAMES, parts, strict=True):
+        result = attach(result, sources.stage(name, part), KEYS)
+    return result
+
+
+def _last_year(spine: ir.Table, sources: _Sources, config: DistrictConfig) -> ir.Table:
+    """The previous school year's totals, keyed by the as-of date they serve.
+
+    Students without a stay in the previous year get no row (null indicators).
+    """
+    wanted = spine.select(
+        "student_id",
+        "as_of_date",
+        prior_year=spine.school_year - 1,
+        # The whole previous year, up to the first day of this one (exclusive).
+        year_end=year_first_day(spine.school_year, sources.school_year_start),
+    )
+    enrolled = sources.stays.select("student_id", "school_year").distinct()
+    periods = (
+        wanted.join(
+            enrolled,
+            [
+                wanted.student_id == enrolled.student_id,
+                wanted.prior_year == enrolled.school_year,
+            ],
+        )
+        .select(
+            wanted.student_id,
+            school_year=wanted.prior_year,
+            as_of_date=wanted.year_end,
+            recent_from=ibis.null("date"),
+        )
+        .distinct()
+    )
+    periods = sources.stage("last_year_periods", periods)
+    totals = _year_totals(periods, sources, config)
+    joined = wanted.join(
+        totals,
+        [wanted.student_id == totals.student_id, wanted.year_end == totals.as_of_date],
+    )
+    return joined.select(
+        wanted.student_id,
+        wanted.as_of_date,
+        *[totals[column] for column in totals.columns[2:]],
+    )
+
+
+def _year_totals(
+    periods: ir.Table, sources: _Sources, config: DistrictConfig
+) -> ir.Table:
+    """Attendance, behaviour and failures of whole school years of students."""
+    periods = periods.select("student_id", "school_year", "as_of_date", "recent_from")
+    failing_mark, core_subjects = course_failure_rule(config)
+    stage = sources.stage
+    attendance = stage(
+        "last_year_attendance",
+        attendance_indicators(
+            periods, sources.stays, sources.day_index, sources.absences
+        ),
+    )
+    behaviour = stage(
+        "last_year_behaviour",
+        behaviour_indicators(
+            periods, sources.tables["discipline"], sources.school_year_start
+        ),
+    )
+    courses = stage(
+        "last_year_courses",
+        course_indicators(
+            periods, sources.tables["grades"], failing_mark, core_subjects
+        ),
+    )
+    totals = attach(attach(attendance, behaviour, KEYS), courses, KEYS)
+    enrolled = periods.select(*KEYS)
+    kept = attach(enrolled, totals, KEYS)
+    return kept.select(
+        "student_id",
+        "as_of_date",
+        prior_attendance_rate=kept.attendance_rate,
+        prior_chronic_absence=chronically_absent(
+            kept.days_absent, kept.days_enrolled, chronic_kpi(config)
+        ).cast("float64"),
+        prior_incidents=kept.incidents,
+        prior_suspensions=kept.suspensions,
+        prior_failures=kept.failing_marks,
+    )
+
+
+def kpi_labels(
+    tables: Mapping[str, ir.Table],
+    school_years: Iterable[int],
+    config: DistrictConfig,
+    *,
+    stage: Stage = no_stage,
+) -> ir.Table:
+    """The KPI labels of every student with a stay in the given school years.
+
+    One row per ``(student_id, school_year, kpi)`` with ``missed`` (bool) and
+    ``school_id`` (the last enrolment of the year). Students without a label (see
+    ``features._labels``) have no row.
+    """
+    years = sorted(set(school_years))
+    sources = _sources(tables, years, config, stage)
+    candidates = stage("candidates", labelled_student_years(tables, years, config))
+    return kpi_label_rows(
+        candidates,
+        stage("year_attendance", _year_attendance(candidates, sources)),
+        tables["grades"],
+        tables["assessments"],
+        config.kpis,
+    )
+
+
+def labelled_student_years(
+    tables: Mapping[str, ir.Table], school_years: Iterable[int], config: DistrictConfig
+) -> ir.Table:
+    """The candidates for a label: one row per student and school year with a stay.
+
+    Columns ``student_id``, ``school_year``, ``school_id`` (last enrolment) and
+    ``left_mid_year``.
+    """
+    stays = enrolment_stays(tables["enrollments"], config.district.school_year_start)
+    candidates = student_years(stays)
+    return candidates.filter(candidates.school_year.isin(sorted(set(school_years))))
+
+
+def _year_attendance(candidates: ir.Table, sources: _Sources) -> ir.Table:
+    periods = candidates.select(
+        "student_id",
+        "school_year",
+        as_of_date=year_first_day(
+            candidates.school_year + 1, sources.school_year_start
+        ),
+        recent_from=ibis.null("date"),
+    )
+    attendance = attendance_indicators(
+        periods, sources.stays, sources.day_index, sources.absences
+    )
+    joined = periods.join(
+        attendance,
+        [
+            periods.student_id == attendance.student_id,
+            periods.as_of_date == attendance.as_of_date,
+        ],
+    )
+    return joined.select(
+        periods.student_id,
+        periods.school_year,
+        attendance.days_enrolled,
+        attendance.days_absent,
+    )
+
+
+def school_snapshots(
+    student_snapshots: ir.Table, kpi_labels: ir.Table, config: DistrictConfig
+) -> ir.Table:
+    """One row per school and as-of date, from the student snapshots of that date.
+
+    ``enrollment`` counts the students whose current school it is;
+    ``school_attendance_rate`` is 1 - all days absent / all days enrolled;
+    ``school_chronic_rate_so_far`` is the share of students enrolled at least the
+    chronic KPI's minimum days so far who are absent at least its threshold so far;
+    ``school_incident_rate`` the share with an incident this year;
+    ``school_failing_rate`` the share with a failing term mark among students with a
+    term mark so far; ``school_prior_<kpi>_rate`` the share of the school's labelled
+    students who missed the KPI in the previous school year. Rates without a
+    denominator are null.
+    """
+    rule = chronic_kpi(config)
+    snapshots = student_snapshots
+    eligible = snapshots.days_enrolled >= rule.min_enrolled_days
+    chronic = chronically_absent(snapshots.days_absent, snapshots.days_enrolled, rule)
+    marked = snapshots.marks_so_far > 0
+    per_school = snapshots.group_by("school_id", "as_of_date").agg(
+        school_year=snapshots.school_year.max(),
+        enrollment=snapshots.count(),
+        days_enrolled=snapshots.days_enrolled.sum(),
+        days_absent=snapshots.days_absent.sum(),
+        chronic=snapshots.count(where=eligible & chronic),
+        eligible=snapshots.count(where=eligible),
+        with_incident=snapshots.count(where=snapshots.incidents > 0),
+        failing=snapshots.count(where=marked & (snapshots.failing_marks > 0)),
+        marked=snapshots.count(where=marked),
+    )
+    rates = per_school.select(
+        "school_id",
+        "as_of_date",
+        "school_year",
+        enrollment=per_school.enrollment.cast("int64"),
+        school_attendance_rate=1.0
+        - _ratio(per_school.days_absent, per_school.days_enrolled),
+        school_chronic_rate_so_far=_ratio(per_school.chronic, per_school.eligible),
+        school_incident_rate=_ratio(per_school.with_incident, per_school.enrollment),
+        school_failing_rate=_ratio(per_school.failing, per_school.marked),
+    )
+    prior = _prior_kpi_rates(kpi_labels, config)
+    joined = rates.left_join(
+        prior,
+        [
+            rates.school_id == prior.school_id,
+            rates.school_year - 1 == prior.school_year,
+        ],
+    )
+    return joined.select(
+        *[rates[column] for column in rates.columns if column != "school_year"],
+        *[prior[column] for column in prior.columns[2:]],
+    )
+
+
+def _prior_kpi_rates(kpi_labels: ir.Table, config: DistrictConfig) -> ir.Table:
+    """``school_<kpi>``-style rates of each school and school year, one column a KPI."""
+    return kpi_labels.group_by("school_id", "school_year").agg(
+        **{
+            f"school_prior_{kpi.name}_rate": kpi_labels.missed.cast("float64").mean(
+                where=kpi_labels.kpi == kpi.name
+            )
+            for kpi in config.kpis
+        }
+    )
+
+
+def _ratio(part: ir.NumericValue, whole: ir.NumericValue) -> ir.FloatingValue:
+    return ibis.ifelse(whole > 0, part / whole, ibis.null("float64"))

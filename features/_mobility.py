@@ -1,0 +1,154 @@
+"""Mobility and context: schools attended, time at the school, grade, age, programs.
+
+``schools_this_year`` counts the schools of the stays entered on or before the as-of
+date in its school year; ``schools_last_year`` those of the whole previous year (0 when
+the student was not enrolled). ``new_to_district`` is 1 when the student has no stay in
+an earlier school year, and null in the warehouse's first school year, where nobody's
+past is known. A student is ``over_age`` when on 1 September of the school year's
+autumn they are at least ``grade + 6`` years old (kindergarten, grade 0, at 6): a year
+older than the usual age for the grade. A program counts as current when it ran on
+the day before the as-of date (begin and end inclusive, an empty end ongoing).
+
+The protected attributes ride along from ``students`` for audits; booleans become 0/1
+floats. Birth dates are read for ``over_age`` and never leave this module.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from features._calendar import ONE_DAY
+from features._joins import attach
+
+PROTECTED_FLAGS = ("disability", "english_learner", "economically_disadvantaged")
+PROTECTED_LABELS = ("race_ethnicity", "gender")
+# The usual age on 1 September for grade g is g + 5; a year more is over age.
+OVER_AGE_YEARS = 6
+AGE_DATE_MONTH_DAY = (9, 1)
+NAMED_PROGRAMS = ("tutoring", "mentoring")
+
+
+def mobility_indicators(
+    spine: ir.Table, stays: ir.Table, students: ir.Table, programs: ir.Table
+) -> ir.Table:
+    """Mobility and context columns of each enrolled student and as-of date.
+
+    ``spine`` is the output of ``enrolled_on`` (one row per student and as-of date
+    with ``school_year``, ``grade`` and the current stay's ``entry_date``).
+    """
+    keys = ["student_id", "as_of_date"]
+    result = spine.select(
+        *keys,
+        "school_year",
+        days_since_entry=spine.as_of_date.delta(spine.entry_date, unit="day").cast(
+            "float64"
+        ),
+        grade=spine.grade.cast("float64"),
+    )
+    for part in (
+        _schools(spine, stays),
+        _history(spine, stays),
+        _context(spine, students),
+        _programs(spine, programs),
+    ):
+        result = attach(result, part, keys)
+    return result.drop("school_year")
+
+
+def _schools(spine: ir.Table, stays: ir.Table) -> ir.Table:
+    this_year = spine.join(
+        stays,
+        [
+            spine.student_id == stays.student_id,
+            spine.school_year == stays.school_year,
+            stays.entry_date <= spine.as_of_date,
+        ],
+    ).select(spine.student_id, spine.as_of_date, stays.school_id)
+    last_year = spine.join(
+        stays,
+        [
+            spine.student_id == stays.student_id,
+            spine.school_year - 1 == stays.school_year,
+        ],
+    ).select(spine.student_id, spine.as_of_date, stays.school_id)
+    now = this_year.group_by("student_id", "as_of_date").agg(
+        schools_this_year=this_year.school_id.nunique()
+    )
+    before = last_year.group_by("student_id", "as_of_date").agg(
+        schools_last_year=last_year.school_id.nunique()
+    )
+    joined = now.left_join(before, ["student_id", "as_of_date"])
+    return joined.select(
+        now.student_id,
+        now.as_of_date,
+        schools_this_year=now.schools_this_year.cast("float64"),
+        schools_last_year=ibis.coalesce(before.schools_last_year, 0).cast("float64"),
+    )
+
+
+def _history(spine: ir.Table, stays: ir.Table) -> ir.Table:
+    """``new_to_district``: no stay in an earlier school year (null in the first).
+
+    Only whether the student's first school year is earlier than the as-of date's
+    matters, so later stays cannot change it.
+    """
+    first_seen = stays.group_by("student_id").agg(first_seen=stays.school_year.min())
+    earliest = stays.aggregate(first_year=stays.school_year.min())
+    joined = attach(spine, first_seen, ["student_id"]).cross_join(earliest)
+    return joined.select(
+        "student_id",
+        "as_of_date",
+        new_to_district=ibis.ifelse(
+            joined.school_year > joined.first_year,
+            ibis.ifelse(joined.first_seen < joined.school_year, 0.0, 1.0),
+            ibis.null("float64"),
+        ),
+    )
+
+
+def _context(spine: ir.Table, students: ir.Table) -> ir.Table:
+    """Over age for the grade, and the protected attributes for audits."""
+    joined = spine.left_join(students, spine.student_id == students.student_id)
+    month, day = AGE_DATE_MONTH_DAY
+    autumn = spine.school_year - 1
+    birth = students.birth_date
+    not_yet_birthday = (birth.month() * 100 + birth.day()) > month * 100 + day
+    age = autumn - birth.year() - not_yet_birthday.cast("int64")
+    over_age = ibis.ifelse(age >= spine.grade + OVER_AGE_YEARS, 1.0, 0.0)
+    return joined.select(
+        spine.student_id,
+        spine.as_of_date,
+        over_age=ibis.ifelse(birth.isnull(), ibis.null("float64"), over_age),
+        **{name: students[name] for name in PROTECTED_LABELS},
+        **{name: students[name].cast("float64") for name in PROTECTED_FLAGS},
+    )
+
+
+def _programs(spine: ir.Table, programs: ir.Table) -> ir.Table:
+    eve = spine.as_of_date - ONE_DAY
+    running = spine.join(
+        programs,
+        [
+            spine.student_id == programs.student_id,
+            programs.begin_date <= eve,
+            ibis.coalesce(programs.end_date, spine.as_of_date) >= eve,
+        ],
+    ).select(spine.student_id, spine.as_of_date, programs.program)
+    counts = running.group_by("student_id", "as_of_date").agg(
+        current_programs=running.program.nunique(),
+        **{
+            f"in_{name}": running.count(where=running.program == name)
+            for name in NAMED_PROGRAMS
+        },
+    )
+    joined = spine.left_join(counts, ["student_id", "as_of_date"])
+    return joined.select(
+        spine.student_id,
+        spine.as_of_date,
+        current_programs=ibis.coalesce(counts.current_programs, 0).cast("float64"),
+        **{
+            f"in_{name}": ibis.ifelse(counts[f"in_{name}"] > 0, 1.0, 0.0)
+            for name in NAMED_PROGRAMS
+        },
+    )

@@ -1,0 +1,461 @@
+"""Wiring: read the warehouse, run the snapshot definitions, write the parquet files.
+
+``build_snapshots`` is the job behind ``ontrack features``. It opens
+``<state>/warehouse.duckdb`` read-only, builds the student snapshots for the as-of
+dates, the KPI labels of the school years that have ended and the school snapshots,
+and writes each file whole (a temporary file, then ``os.replace``) under
+``<state>/snapshots/``. All logic lives in the pure builders of ``_indicators``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features._attendance import absence_days
+from features._calendar import (
+    checkpoints_with_school_days,
+    instructional_day_index,
+    school_year_of,
+)
+from features._enrolment import enrolment_stays
+from features._indicators import (
+    WAREHOUSE_TABLES,
+    Stage,
+    chronic_kpi,
+    kpi_labels,
+    labelled_student_years,
+    school_snapshots,
+    student_snapshots,
+)
+from ontrack.config import DistrictConfig
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_DIR = "snapshots"
+STUDENT_FILE = "student_snapshots.parquet"
+SCHOOL_FILE = "school_snapshots.parquet"
+LABEL_FILE = "kpi_labels.parquet"
+# Columns the snapshot definitions read, per warehouse table.
+REQUIRED_COLUMNS = {
+    "students": (
+        "student_id",
+        "birth_date",
+        "gender",
+        "race_ethnicity",
+        "economically_disadvantaged",
+        "english_learner",
+        "disability",
+    ),
+    "enrollments": (
+        "student_id",
+        "school_id",
+        "school_year",
+        "grade",
+        "entry_date",
+        "exit_date",
+        "exit_reason",
+    ),
+    "calendar": ("school_id", "date"),
+    "attendance": ("student_id", "date", "category", "fraction_missed"),
+    "discipline": ("student_id", "date", "action", "days_removed"),
+    "grades": (
+        "student_id",
+        "school_year",
+        "term_end_date",
+        "course_id",
+        "subject",
+        "mark",
+        "credits_attempted",
+        "credits_earned",
+    ),
+    "assessments": (
+        "student_id",
+        "school_year",
+        "date",
+        "subject",
+        "scale_score",
+        "proficient",
+    ),
+    "programs": ("student_id", "program", "begin_date", "end_date"),
+}
+
+
+class WarehouseError(ValueError):
+    """The warehouse is missing, lacks a table or a column, or holds no school year."""
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    """The labels of one KPI in one school year."""
+
+    school_year: int
+    kpi: str
+    candidates: int
+    labelled: int
+    missed: int
+
+    @property
+    def withheld(self) -> int:
+        """Students of the year who got no label (too few days, no mark, no test)."""
+        return self.candidates - self.labelled
+
+    @property
+    def base_rate(self) -> float:
+        """Share of the labelled students who missed the KPI."""
+        return self.missed / self.labelled if self.labelled else float("nan")
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """What ``build_snapshots`` wrote, with the counts a reader checks first."""
+
+    snapshot_dir: Path
+    rows_by_as_of: Mapping[dt.date, int]
+    checkpoint_by_as_of: Mapping[dt.date, str]
+    students: int
+    school_rows: int
+    label_counts: tuple[LabelCount, ...]
+    leavers_by_year: Mapping[int, int]
+    unlabelled_years: tuple[int, ...]
+    absences_on_days_off: int
+    absences_outside_enrolment: int
+    min_enrolled_days: int
+    seconds: float
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def student_rows(self) -> int:
+        return sum(self.rows_by_as_of.values())
+
+    def describe(self) -> str:
+        """A plain-text report: rows per as-of date, base rates, withheld labels."""
+        lines = [
+            f"student snapshots: {self.student_rows:,} rows, {self.students:,} "
+            f"students, {len(self.rows_by_as_of)} as-of dates "
+            f"({self.seconds:.1f} s) -> {self.snapshot_dir}",
+        ]
+        for as_of, rows in sorted(self.rows_by_as_of.items()):
+            name = self.checkpoint_by_as_of.get(as_of) or "ad hoc"
+            lines.append(f"  {as_of.isoformat()} ({name}): {rows:,} students")
+        lines.append(f"school snapshots: {self.school_rows:,} rows")
+        lines.extend(self._label_lines())
+        lines.append(
+            "absence records ignored: "
+            f"{self.absences_on_days_off:,} on non-instructional days, "
+            f"{self.absences_outside_enrolment:,} on days the student was not enrolled"
+        )
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def _label_lines(self) -> list[str]:
+        lines = [
+            "KPI labels (base rate = share of labelled students who missed the KPI):",
+            f"  {'year':>4}  {'kpi':<24} {'labelled':>9} {'base rate':>9} "
+            f"{'withheld':>9}",
+        ]
+        for count in self.label_counts:
+            lines.append(
+                f"  {count.school_year:>4}  {count.kpi:<24} {count.labelled:>9,} "
+                f"{count.base_rate:>9.1%} {count.withheld:>9,}"
+            )
+        lines.append(
+            "  withheld: chronic absence under "
+            f"{self.min_enrolled_days} enrolled days; course failure without a core "
+            "mark; proficiency without a test result"
+        )
+        if self.leavers_by_year:
+            per_year = ", ".join(
+                f"{year}: {n:,}" for year, n in sorted(self.leavers_by_year.items())
+            )
+            lines.append(
+                "  left the district mid-year (labelled on the days they were "
+                f"enrolled when they meet the minimum): {per_year}"
+            )
+        if self.unlabelled_years:
+            years = ", ".join(str(year) for year in self.unlabelled_years)
+            lines.append(f"  no labels yet for school years still running: {years}")
+        return lines
+
+
+def build_snapshots(
+    config: DistrictConfig,
+    as_of: dt.date | None = None,
+    *,
+    today: dt.date | None = None,
+) -> SnapshotSummary:
+    """Build and write the student and school snapshots and the KPI labels.
+
+    Parameters
+    ----------
+    config
+        The district config; the warehouse is ``<state_dir>/warehouse.duckdb``.
+    as_of
+        One as-of date, or None for every checkpoint of every school year in the
+        warehouse that has an instructional day on or after it.
+    today
+        School years whose last instructional day is before ``today`` (default: the
+        current date) get KPI labels; later ones are still running.
+
+    Raises
+    ------
+    WarehouseError
+        If the warehouse file, a table or a column is missing, or no school year has
+        calendar days.
+    """
+    started = time.perf_counter()
+    today = today or dt.date.today()
+    con = _connect(config)
+    try:
+        tables = _tables(con)
+        last_days = _last_school_days(tables, config)
+        as_of_dates = (
+            [as_of] if as_of else checkpoints_with_school_days(config, last_days)
+        )
+        if not as_of_dates:
+            raise WarehouseError(
+                "warehouse table calendar: no school day on or after any checkpoint "
+                f"({', '.join(config.calendar.checkpoints)})"
+            )
+        stage = _stager(con)
+        students = _run(
+            con, student_snapshots(tables, as_of_dates, config, stage=stage)
+        )
+        label_years = sorted(year for year, last in last_days.items() if last < today)
+        labels = _labels(con, tables, label_years, config, stage)
+        schools = _run(
+            con,
+            school_snapshots(ibis.memtable(students), ibis.memtable(labels), config),
+        )
+        summary_parts = _label_summary(con, tables, label_years, labels, config)
+        ignored = _ignored_absences(con, tables, sorted(last_days), config, stage)
+    finally:
+        con.disconnect()
+
+    out_dir = config.state_dir / SNAPSHOT_DIR
+    for table, name in (
+        (students, STUDENT_FILE),
+        (schools, SCHOOL_FILE),
+        (labels, LABEL_FILE),
+    ):
+        _write_atomically(table, out_dir / name)
+    summary = SnapshotSummary(
+        snapshot_dir=out_dir,
+        rows_by_as_of=_rows_by_as_of(students, as_of_dates),
+        checkpoint_by_as_of=_checkpoints(students),
+        students=len(pc.unique(students["student_id"])),
+        school_rows=schools.num_rows,
+        label_counts=summary_parts[0],
+        leavers_by_year=summary_parts[1],
+        unlabelled_years=tuple(year for year in last_days if year not in label_years),
+        absences_on_days_off=ignored[0],
+        absences_outside_enrolment=ignored[1],
+        min_enrolled_days=chronic_kpi(config).min_enrolled_days,
+        seconds=time.perf_counter() - started,
+        notes=_notes(students, as_of),
+    )
+    logger.info(
+        "snapshots built: %s student rows, %s as-of dates, %s school rows, "
+        "%s labels, %.1f s",
+        students.num_rows,
+        len(as_of_dates),
+        schools.num_rows,
+        labels.num_rows,
+        summary.seconds,
+    )
+    return summary
+
+
+def _connect(config: DistrictConfig):
+    path = config.state_dir / "warehouse.duckdb"
+    if not path.is_file():
+        raise WarehouseError(
+            f"no warehouse at {path}: load the district first with `ontrack ingest`"
+        )
+    return ibis.duckdb.connect(path, read_only=True, threads=config.model.n_jobs)
+
+
+def _tables(con) -> dict[str, ir.Table]:
+    # Not ``con.list_tables()``: Ibis 12 calls a method DuckDB 2 no longer has.
+    listed = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
+    present = {row[0] for row in listed}
+    missing = [name for name in WAREHOUSE_TABLES if name not in present]
+    if missing:
+        raise WarehouseError(
+            f"warehouse: missing tables {', '.join(missing)}; "
+            f"expected all of {', '.join(WAREHOUSE_TABLES)}"
+        )
+    tables = {name: con.table(name) for name in WAREHOUSE_TABLES}
+    for name, columns in REQUIRED_COLUMNS.items():
+        absent = [column for column in columns if column not in tables[name].columns]
+        if absent:
+            raise WarehouseError(
+                f"warehouse table {name}: missing columns {', '.join(absent)}; "
+                f"expected {', '.join(columns)} (docs/CONTRACTS.md)"
+            )
+    return tables
+
+
+def _last_school_days(
+    tables: Mapping[str, ir.Table], config: DistrictConfig
+) -> dict[int, dt.date]:
+    """The last instructional day (any school) of each school year with a calendar."""
+    calendar = tables["calendar"]
+    per_year = calendar.group_by(
+        school_year=school_year_of(calendar.date, config.district.school_year_start)
+    ).agg(last_day=calendar.date.max())
+    frame = per_year.to_pyarrow().to_pylist()
+    if not frame:
+        raise WarehouseError("warehouse table calendar: no instructional days")
+    return {row["school_year"]: row["last_day"] for row in frame}
+
+
+def _stager(con) -> Stage:
+    """Materialise each step of the builders as a temporary table of ``con``."""
+    numbers = itertools.count()
+    # The same step asked for twice (the stays of the snapshots and of the labels)
+    # is built once: Ibis expressions compare equal when they compute the same.
+    built: dict[object, ir.Table] = {}
+
+    def stage(name: str, table: ir.Table) -> ir.Table:
+        if table.op() not in built:
+            built[table.op()] = con.create_table(
+                f"step_{next(numbers)}_{name}", table, temp=True
+            )
+        return built[table.op()]
+
+    return stage
+
+
+def _labels(
+    con,
+    tables: Mapping[str, ir.Table],
+    years: list[int],
+    config: DistrictConfig,
+    stage: Stage,
+) -> pa.Table:
+    if not years:
+        return pa.table(
+            {
+                "student_id": pa.array([], pa.string()),
+                "school_year": pa.array([], pa.int64()),
+                "kpi": pa.array([], pa.string()),
+                "missed": pa.array([], pa.bool_()),
+                "school_id": pa.array([], pa.string()),
+            }
+        )
+    return _run(con, kpi_labels(tables, years, config, stage=stage))
+
+
+def _run(con, expr: ir.Table) -> pa.Table:
+    return con.to_pyarrow(expr)
+
+
+def _label_summary(
+    con,
+    tables: Mapping[str, ir.Table],
+    years: list[int],
+    labels: pa.Table,
+    config: DistrictConfig,
+) -> tuple[tuple[LabelCount, ...], dict[int, int]]:
+    """Label counts per school year and KPI, and leavers per school year."""
+    if not years:
+        return (), {}
+    candidates = labelled_student_years(tables, years, config)
+    per_year = con.to_pyarrow(
+        candidates.group_by("school_year").agg(
+            candidates=candidates.count(),
+            leavers=candidates.count(where=candidates.left_mid_year),
+        )
+    ).to_pylist()
+    by_year = {row["school_year"]: row for row in per_year}
+    grouped = labels.group_by(["school_year", "kpi"]).aggregate(
+        [("missed", "count"), ("missed", "sum")]
+    )
+    labelled = {
+        (row["school_year"], row["kpi"]): (row["missed_count"], row["missed_sum"])
+        for row in grouped.to_pylist()
+    }
+    counts = tuple(
+        LabelCount(
+            school_year=year,
+            kpi=kpi.name,
+            candidates=by_year.get(year, {}).get("candidates", 0),
+            labelled=labelled.get((year, kpi.name), (0, 0))[0],
+            missed=labelled.get((year, kpi.name), (0, 0))[1] or 0,
+        )
+        for year in years
+        for kpi in config.kpis
+    )
+    leavers = {year: row["leavers"] for year, row in by_year.items()}
+    return counts, leavers
+
+
+def _ignored_absences(
+    con,
+    tables: Mapping[str, ir.Table],
+    years: list[int],
+    config: DistrictConfig,
+    stage: Stage,
+) -> tuple[int, int]:
+    """Attendance records on days off, and on days the student was not enrolled."""
+    start = config.district.school_year_start
+    stays = stage("stays", enrolment_stays(tables["enrollments"], start))
+    index = stage(
+        "day_index", instructional_day_index(tables["calendar"], years, start)
+    )
+    days = absence_days(tables["attendance"], stays, index, start)
+    days = days.filter(days.school_year.isin(years))
+    counts = con.to_pyarrow(
+        days.aggregate(
+            days_off=days.records.sum(where=days.school_id.notnull() & ~days.counted),
+            not_enrolled=days.records.sum(where=days.school_id.isnull()),
+        )
+    ).to_pylist()[0]
+    return counts["days_off"] or 0, counts["not_enrolled"] or 0
+
+
+def _rows_by_as_of(students: pa.Table, as_of_dates: list[dt.date]) -> dict:
+    rows = dict.fromkeys(as_of_dates, 0)
+    counted = students.group_by("as_of_date").aggregate([("student_id", "count")])
+    for row in counted.to_pylist():
+        rows[row["as_of_date"]] = row["student_id_count"]
+    return rows
+
+
+def _checkpoints(students: pa.Table) -> dict:
+    pairs = students.select(["as_of_date", "checkpoint"]).group_by(
+        ["as_of_date", "checkpoint"]
+    )
+    return {
+        row["as_of_date"]: row["checkpoint"] for row in pairs.aggregate([]).to_pylist()
+    }
+
+
+def _notes(students: pa.Table, as_of: dt.date | None) -> tuple[str, ...]:
+    if as_of is not None and students.num_rows == 0:
+        return (f"no student is enrolled on {as_of.isoformat()}",)
+    return ()
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    """Write a parquet file whole: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
