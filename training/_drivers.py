@@ -1,0 +1,180 @@
+"""Drivers: why a student's risk is what it is, from exact TreeSHAP contributions.
+
+LightGBM's ``pred_contrib`` splits each student's raw margin (log-odds) exactly into one
+contribution per feature plus a base value shared by all students; contributions plus
+the base value equal the margin. Contributions are summed into domains (attendance,
+behaviour, course performance, assessment, mobility) for the domain view.
+
+A student's drivers are the features that raise the risk most: the largest positive
+contributions among the features that may be shown. A protected attribute is never a
+driver, nor is the time of year. A student with fewer than three risk-raising features
+has fewer drivers; the empty slots are empty strings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training._catalog import CONTEXT_DOMAIN, DAYS_INTO_YEAR, FeatureSpec, format_value
+from training._model import ModelSpec
+
+ALL_CHECKPOINTS = ""
+
+
+def contributions(booster, features: np.ndarray, n_jobs: int) -> np.ndarray:
+    """Exact TreeSHAP: ``(n, n_features + 1)``, the last column the base value."""
+    return booster.predict(features, pred_contrib=True, num_threads=n_jobs)
+
+
+def driver_eligible(spec: ModelSpec) -> np.ndarray:
+    """Which of the booster's features may be shown to a person as a driver."""
+    hidden = set(spec.protected) | {DAYS_INTO_YEAR}
+    return np.array([name not in hidden for name in spec.features])
+
+
+def domain_of(spec: ModelSpec, name: str) -> str:
+    """The domain a feature's contribution is summed into."""
+    if name == DAYS_INTO_YEAR:
+        return CONTEXT_DOMAIN
+    return spec.domains[name]
+
+
+def by_domain(contrib: np.ndarray, spec: ModelSpec) -> pd.DataFrame:
+    """Contributions summed per domain: one row per student, one column per domain."""
+    per_feature = pd.DataFrame(contrib[:, : len(spec.features)], columns=spec.features)
+    domains = [domain_of(spec, name) for name in spec.features]
+    return per_feature.T.groupby(domains, sort=True).sum().T
+
+
+def top_drivers(contrib: np.ndarray, eligible: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of each student's ``k`` largest positive contributions.
+
+    ``(n, k)`` integers in descending order of contribution; -1 where a student has
+    fewer than ``k`` risk-raising features. ``argpartition`` keeps it linear in the
+    number of features, which matters for a million students.
+    """
+    values = contrib[:, : eligible.size].copy()
+    values[:, ~eligible] = -np.inf
+    values[values <= 0] = -np.inf
+    k = min(k, values.shape[1])
+    part = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    chosen = np.take_along_axis(values, part, axis=1)
+    order = np.argsort(-chosen, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    top_values = np.take_along_axis(chosen, order, axis=1)
+    top[~np.isfinite(top_values)] = -1
+    return top
+
+
+def reference_matrix(checkpoint: pd.Series, spec: ModelSpec) -> np.ndarray:
+    """Each student's reference values: the medians at the student's checkpoint.
+
+    A checkpoint the training years did not have (an ad-hoc date) reads against the
+    medians over all checkpoints.
+    """
+    medians = pd.DataFrame(spec.references).T.reindex(columns=spec.features)
+    overall = medians.loc[ALL_CHECKPOINTS]
+    keys = checkpoint.fillna(ALL_CHECKPOINTS).astype(str)
+    keys = keys.where(keys.isin(medians.index), ALL_CHECKPOINTS)
+    rows = medians.index.get_indexer(keys)
+    table = medians.fillna(overall).to_numpy(dtype=float)
+    return table[rows]
+
+
+def driver_columns(
+    top: np.ndarray,
+    features: np.ndarray,
+    references: np.ndarray,
+    spec: ModelSpec,
+) -> dict[str, np.ndarray]:
+    """``driver_i``, ``driver_i_feature``, ``driver_i_domain`` for each slot ``i``.
+
+    Phrases are made feature by feature: the rows whose slot holds a feature are
+    formatted together, so the cost is one template per row and slot, no more.
+    """
+    specs = [_feature_spec(spec, name) for name in spec.features]
+    names = np.array(spec.features + [""], dtype=object)
+    domains = np.array([domain_of(spec, n) for n in spec.features] + [""], dtype=object)
+    columns: dict[str, np.ndarray] = {}
+    for slot in range(top.shape[1]):
+        position = top[:, slot]
+        phrases = np.full(position.size, "", dtype=object)
+        for feature in np.unique(position[position >= 0]):
+            rows = np.flatnonzero(position == feature)
+            phrase = specs[feature].phrase
+            phrases[rows] = [
+                phrase(value, reference)
+                for value, reference in zip(
+                    features[rows, feature], references[rows, feature], strict=True
+                )
+            ]
+        columns[f"driver_{slot + 1}"] = phrases
+        columns[f"driver_{slot + 1}_feature"] = names[position]
+        columns[f"driver_{slot + 1}_domain"] = domains[position]
+    return columns
+
+
+def _feature_spec(spec: ModelSpec, name: str) -> FeatureSpec:
+    if name == DAYS_INTO_YEAR:
+        return FeatureSpec(name, CONTEXT_DOMAIN, "{value} days into the school year")
+    return FeatureSpec(
+        name,
+        spec.domains[name],
+        spec.templates[name],
+        spec.kinds.get(name, "number"),
+        name in spec.protected,
+    )
+
+
+def explain_row(
+    contrib: np.ndarray, features: np.ndarray, references: np.ndarray, spec: ModelSpec
+) -> dict:
+    """One student's contributions by domain and by feature, largest first."""
+    per_feature = contrib[: len(spec.features)]
+    feature_rows = []
+    for position in np.argsort(-np.abs(per_feature), kind="stable"):
+        name = spec.features[position]
+        kind = _feature_spec(spec, name).kind
+        feature_rows.append(
+            {
+                "feature": name,
+                "domain": domain_of(spec, name),
+                "contribution": float(per_feature[position]),
+                "value": format_value(float(features[position]), kind),
+                "reference": format_value(float(references[position]), kind),
+                "protected": name in spec.protected,
+            }
+        )
+    domains: dict[str, float] = {}
+    for row in feature_rows:
+        domains[row["domain"]] = domains.get(row["domain"], 0.0) + row["contribution"]
+    return {
+        "base_value": float(contrib[-1]),
+        "margin": float(contrib.sum()),
+        "by_domain": dict(sorted(domains.items(), key=lambda item: -abs(item[1]))),
+        "by_feature": feature_rows,
+    }
+
+
+def global_drivers(
+    contrib: np.ndarray, spec: ModelSpec, groups: pd.Series | None = None
+) -> pd.DataFrame:
+    """Mean absolute contribution per domain, overall or per group (e.g. school).
+
+    One row per ``(group, domain)`` with ``mean_abs_contribution`` and
+    ``mean_contribution`` (log-odds), largest first within a group.
+    """
+    domains = by_domain(contrib, spec)
+    if groups is None:
+        groups = pd.Series("district", index=domains.index)
+    domains.index = pd.Index(np.asarray(groups), name="group")
+    mean_abs = domains.abs().groupby(level="group").mean().stack()
+    mean = domains.groupby(level="group").mean().stack()
+    table = pd.DataFrame(
+        {"mean_abs_contribution": mean_abs, "mean_contribution": mean}
+    ).reset_index()
+    table.columns = ["group", "domain", "mean_abs_contribution", "mean_contribution"]
+    return table.sort_values(
+        ["group", "mean_abs_contribution"], ascending=[True, False]
+    ).reset_index(drop=True)
