@@ -703,6 +703,12 @@ def _enrollments(
     ]
     if derived:
         rows += _with_grades(derived, found, mapper, assessments, notes)
+    unplaced = len(set(found.students) - {row["student_id"] for row in rows})
+    if unplaced:
+        notes.append(
+            f"enrollments: {unplaced} of {len(found.students)} students have no "
+            f"record naming a school, so no enrolment, and are left out of snapshots"
+        )
     return rows
 
 
@@ -808,14 +814,6 @@ def _with_grades(
         f"grade level for {from_test}, from age (kept within the school's grades) "
         f"for {from_age}, unknown for {unknown}"
     )
-    placed = {stay["student_id"] for stay in derived}
-    placed |= {stay["student_id"] for stay in found.enrollments}
-    unplaced = len(set(found.students) - placed)
-    if unplaced:
-        notes.append(
-            f"enrollments: {unplaced} of {len(found.students)} students have no "
-            f"record naming a school, so no enrolment, and are left out of snapshots"
-        )
     return derived
 
 
