@@ -160,12 +160,15 @@ def load_student_table_mapping(path: Path) -> StudentTableMapping:
         problems = []
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"])
+            if problem["type"] == "missing":
+                problems.append(f"{path}: [{where}]: required, but missing")
+                continue
             message = (
                 "unknown key"
                 if problem["type"] == "extra_forbidden"
                 else problem["msg"]
             )
-            problems.append(f"{path}: [{where}] = {problem.get('input')!r}: {message}")
+            problems.append(f"{path}: [{where}] = {problem['input']!r}: {message}")
         raise StudentTableError("\n".join(problems)) from None
     for group, spec in mapping.groups.items():
         _check_group(path, group, spec)
