@@ -70,72 +70,13 @@ from features._edfi_derive import (
 )
 from features._edfi_read import EdfiRecords, collect, group_marks
 from features._edfi_xml import EdfiFormatError, descriptor_code
-from features._schemas import IngestError
+from features._schemas import TABLES, IngestError
 
 logger = logging.getLogger(__name__)
 
+# The columns of each canonical table, in ingest's order.
 CANONICAL_COLUMNS: dict[str, list[str]] = {
-    "schools": [
-        "school_id",
-        "school_name",
-        "school_level",
-        "lowest_grade",
-        "highest_grade",
-    ],  # noqa: E501
-    "students": [
-        "student_id",
-        "birth_date",
-        "gender",
-        "race_ethnicity",
-        "economically_disadvantaged",
-        "english_learner",
-        "disability",
-        "first_name",
-        "last_name",
-    ],
-    "enrollments": [
-        "student_id",
-        "school_id",
-        "school_year",
-        "grade",
-        "entry_date",
-        "exit_date",
-        "exit_reason",
-    ],
-    "calendar": ["school_id", "date"],
-    "attendance": ["student_id", "school_id", "date", "category", "fraction_missed"],
-    "discipline": [
-        "incident_id",
-        "student_id",
-        "school_id",
-        "date",
-        "behavior_category",
-        "action",
-        "days_removed",
-    ],
-    "grades": [
-        "student_id",
-        "school_id",
-        "school_year",
-        "term",
-        "term_end_date",
-        "course_id",
-        "subject",
-        "mark",
-        "letter",
-        "credits_attempted",
-        "credits_earned",
-    ],
-    "assessments": [
-        "student_id",
-        "school_year",
-        "date",
-        "subject",
-        "scale_score",
-        "performance_level",
-        "proficient",
-    ],
-    "programs": ["student_id", "program", "begin_date", "end_date"],
+    name: list(spec.columns) for name, spec in TABLES.items()
 }
 
 # Most serious first: the order in which one student's several behaviours or

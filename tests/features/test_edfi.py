@@ -16,7 +16,7 @@ import pytest
 
 from features import IngestError, ingest_district, read_edfi_xml
 from features._adapters import ADAPTERS
-from features._edfi_codes import EdfiMappingError
+from features._edfi_codes import EdfiMappingError, load_codes
 from features._edfi_derive import Reference, derive_enrollments, grade_from_age
 from features._edfi_xml import EdfiFormatError, descriptor_code, school_year_name
 from ontrack.config import KPI, Calendar, District, DistrictConfig, Paths
@@ -385,6 +385,14 @@ def test_descriptor_values_and_school_years():
 needs_grand_bend = pytest.mark.skipif(
     not GRAND_BEND.is_dir(), reason=f"reference data not at {GRAND_BEND}"
 )
+
+
+def test_the_grand_bend_mapping_file_is_valid():
+    codes = load_codes(REPO / "configs" / "edfi-grand-bend.mapping.toml")
+    assert codes.intervention_program("255901001-CheckAndConnect-NinthGrade") == (
+        "other"
+    )
+    assert codes.intervention_program("x", "CheckAndConnect") == "mentoring"
 
 
 @needs_grand_bend
