@@ -18,7 +18,12 @@ from monitoring._disclosure import (
     protect_cells,
     rate_cutoff,
 )
-from monitoring._disclosure_audit import audit_cells
+from monitoring._disclosure_audit import (
+    PublishedDisclosureError,
+    audit_cells,
+    audit_public_rows,
+)
+from monitoring._jobs import MonitoringInputError, PublishSummary, publish_indicators
 
 __all__ = [
     "ALL",
@@ -26,8 +31,13 @@ __all__ = [
     "NOT_REPORTED",
     "CellTableError",
     "DisclosureError",
+    "MonitoringInputError",
+    "PublishSummary",
+    "PublishedDisclosureError",
     "audit_cells",
+    "audit_public_rows",
     "missed_range",
     "protect_cells",
+    "publish_indicators",
     "rate_cutoff",
 ]

@@ -31,7 +31,7 @@ import logging
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from monitoring._cells import cell_name, table_margins
 
@@ -136,28 +136,48 @@ class _Problem:
 
     def __init__(self, equations, constants, low, high) -> None:
         self.n_unknowns = len(low)
-        self.constraints = (
-            [LinearConstraint(equations, constants, constants)]
-            if len(constants)
-            else []
-        )
-        self.bounds = Bounds(low, high)
-        self.integrality = np.ones(self.n_unknowns)
+        self.equations = equations if len(constants) else None
+        self.constants = constants if len(constants) else None
+        self.low, self.high = low, high
 
     def extreme(self, objective: np.ndarray) -> np.ndarray:
-        """A feasible point that minimises ``objective @ counts``."""
-        result = milp(
+        """An integer feasible point that minimises ``objective @ counts``.
+
+        The linear relaxation is solved first: it is several times faster, and when
+        its optimal vertex is integral (as it is for most margin tables) that vertex
+        is also the integer optimum. Otherwise the integer program decides.
+        """
+        relaxed = linprog(
             objective,
-            integrality=self.integrality,
-            bounds=self.bounds,
-            constraints=self.constraints,
+            A_eq=self.equations,
+            b_eq=self.constants,
+            bounds=np.column_stack([self.low, self.high]),
+            method="highs",
         )
+        self._check(relaxed)
+        if np.allclose(relaxed.x, np.rint(relaxed.x), atol=1e-7):
+            return np.rint(relaxed.x)
+        constraints = (
+            [LinearConstraint(self.equations, self.constants, self.constants)]
+            if self.equations is not None
+            else []
+        )
+        exact = milp(
+            objective,
+            integrality=np.ones(self.n_unknowns),
+            bounds=Bounds(self.low, self.high),
+            constraints=constraints,
+        )
+        self._check(exact)
+        return np.rint(exact.x)
+
+    @staticmethod
+    def _check(result) -> None:
         if result.status != 0:
             raise RuntimeError(
-                f"disclosure audit: integer program failed ({result.message}); the "
-                "published margins contradict each other"
+                f"disclosure audit: solver failed ({result.message}); the published "
+                "margins contradict each other"
             )
-        return np.rint(result.x)
 
 
 def _feasible_ranges(
@@ -188,3 +208,124 @@ def _feasible_ranges(
             if not exact_ranges and seen_low[unknown] < seen_high[unknown]:
                 break
     return seen_low, seen_high
+
+
+# Per measure: the status and range-text columns of a public row, the fields that
+# must be empty when the row is suppressed, and those that must be empty when it is
+# shown only as a range.
+MEASURE_COLUMNS = {
+    "this_year": {
+        "status": "status",
+        "text": "rate_so_far_text",
+        "suppressed_empty": (
+            "n_size",
+            "n_missed",
+            "rate_so_far",
+            "projected_rate",
+            "projected_low",
+            "projected_high",
+            "on_track",
+            "p_on_track",
+        ),
+        "range_empty": ("n_missed", "rate_so_far"),
+    },
+    "last_year": {
+        "status": "last_year_status",
+        "text": "last_year_text",
+        "suppressed_empty": ("last_year_n_size", "last_year_rate"),
+        "range_empty": ("last_year_rate",),
+    },
+}
+
+
+class PublishedDisclosureError(ValueError):
+    """The rows about to be published give away a count they should hide."""
+
+
+def bounds_from_text(text: str, n_size: int) -> tuple[int, int]:
+    """The counts a published range text stands for: ``"<10%"`` of 50 is 0 to 4."""
+    if text.startswith("<"):
+        cutoff = int(text[1:].rstrip("%"))
+        return 0, (cutoff * n_size - 1) // 100
+    if text.startswith(">"):
+        cutoff = int(text[1:].rstrip("%"))
+        return cutoff * n_size // 100 + 1, n_size
+    raise PublishedDisclosureError(f"range text {text!r} is neither '<x%' nor '>x%'")
+
+
+def audit_public_rows(
+    public: pd.DataFrame, cells: pd.DataFrame, measure: str, table: str
+) -> pd.DataFrame:
+    """Audit exactly what one table's public rows say, as an attacker would read it.
+
+    The attacker's cells are rebuilt from the published rows: a shown row's count
+    is taken as known (the page gives its rate and size), a ranged row's bounds
+    come from its published text, a suppressed row is an unknown. Group sizes of
+    suppressed rows come from ``cells`` (the attacker is assumed to know them, see
+    the module notes), and so do the true counts, which serve only as one feasible
+    point.
+
+    Parameters
+    ----------
+    public
+        The public rows of one KPI, keyed by ``school_id``, ``dimension``, ``group``.
+    cells
+        The protected cells the rows were made from.
+    measure
+        ``"this_year"`` or ``"last_year"``: which columns of the rows to read.
+    table
+        Name for errors.
+
+    Raises
+    ------
+    PublishedDisclosureError
+        When a suppressed or ranged row carries a value it must not, or when a
+        hidden count can be worked out.
+    """
+    spec = MEASURE_COLUMNS[measure]
+    keys = pd.MultiIndex.from_frame(cells[["school_id", "dimension", "group"]])
+    rows = public.set_index(["school_id", "dimension", "group"]).reindex(keys)
+    status = rows[spec["status"]].to_numpy()
+    for field_set, state in (
+        ("suppressed_empty", "suppressed"),
+        ("range_empty", "range"),
+    ):
+        for column in spec[field_set]:
+            leaked = (status == state) & rows[column].notna().to_numpy()
+            if leaked.any():
+                key = rows.index[np.flatnonzero(leaked)[0]]
+                raise PublishedDisclosureError(
+                    f"{table}: the {state} row {key[0]}, {key[1]}={key[2]} publishes "
+                    f"{column}; it must be empty"
+                )
+
+    attacker = cells[["school_id", "dimension", "group", "n_size", "n_missed"]]
+    attacker = attacker.reset_index(drop=True).assign(
+        disclosure=np.select(
+            [status == "suppressed", status == "range", status == "no students"],
+            [SUPPRESSED, RANGE, EMPTY],
+            SHOWN,
+        )
+    )
+    lows, highs = [], []
+    for text, n_size, disclosure in zip(
+        rows[spec["text"]], attacker["n_size"], attacker["disclosure"], strict=True
+    ):
+        low, high = (pd.NA, pd.NA)
+        if disclosure == RANGE:
+            low, high = bounds_from_text(str(text), int(n_size))
+        lows.append(low)
+        highs.append(high)
+    attacker["missed_low"] = pd.array(lows, dtype="Int64")
+    attacker["missed_high"] = pd.array(highs, dtype="Int64")
+    ranges = audit_cells(attacker)
+    if not ranges.empty and ranges["recoverable"].any():
+        first = ranges[ranges["recoverable"]].iloc[0]
+        raise PublishedDisclosureError(
+            f"{table}: the count of {first['school_id']}, "
+            f"{first['dimension']}={first['group']} ({first['disclosure']}) can be "
+            f"worked out from the published rows, "
+            f"{int(ranges['recoverable'].sum())} such cell(s) in all; nothing was "
+            "published"
+        )
+    return ranges
