@@ -5,8 +5,8 @@ usual US holidays (Labor Day, Veterans Day, Thanksgiving Wednesday to Friday, a
 winter break from 21 December to 3 January inclusive, Martin Luther King Jr. Day,
 Presidents' Day, a spring break week, Memorial Day, Juneteenth). Each school then
 takes two professional-development days of its own and holds 178 to 180
-instructional days, so calendars differ a little between schools and end in early
-June.
+instructional days, so calendars differ a little between schools and end around
+the turn of May and June.
 
 The days of all schools are laid end to end in one array: school ``s`` owns
 ``dates[starts[s]:starts[s + 1]]``. The generator refers to a day by its index in that

@@ -22,15 +22,16 @@ Students (``_demo_population``)
     3% arrive mid-year, about 1-2% repeat a grade and most grade 12 students
     graduate; new entrants refill the grades each fall.
 Attendance (``_demo_outcomes``, ``_demo_calendar``)
-    178-180 instructional days per school, late August to early June, with the
-    usual holidays and breaks. A student's absence rate is log-normal: a persistent
-    trait (with gaps: higher for disadvantaged students, students with a
-    disability, Black, Hispanic, American Indian and Pacific Islander students,
-    lower for Asian students; lower achievers miss more) plus a yearly shock, a
-    rise through high school and a school effect. About 27% of student-years are
-    chronically absent (at least 10% of enrolled days, with at least 10 days
-    enrolled; U.S. 2022-23: 28%), and most chronically absent students are
-    chronically absent again the next year. Absences come in spells of
+    178-180 instructional days per school, from late August to the turn of May
+    and June, with the usual holidays and breaks. A student's absence rate is
+    log-normal: a persistent trait (with gaps: higher for disadvantaged students,
+    students with a disability, Black, Hispanic, American Indian and Pacific
+    Islander students, lower for Asian students; lower achievers miss more) plus
+    a yearly shock, a rise through high school and a school effect. About 28% of
+    student-years are chronically absent (at least 10% of enrolled days, with at
+    least 10 days enrolled; U.S. 2022-23: 28%), and about 60% of chronically
+    absent students are chronically absent again the next year (15% of the
+    others). Absences come in spells of
     consecutive days, more in December to February, on Mondays and Fridays and on
     the day before a break; 8% are half days (``fraction_missed`` 0.5). Tardies
     (``fraction_missed`` 0) come on top, a few a year for most students.
@@ -46,7 +47,7 @@ Course marks and tests (``_demo_outcomes``)
     and falls back after a year of missed school. No fall interim test: the
     assessments table has no column to tell it from the state test.
 Discipline (``_demo_outcomes``)
-    Negative binomial counts: about 90% of students have no incident in a year, a
+    Negative binomial counts: 85-90% of students have no incident in a year, a
     few have many; more in middle and high school, and more for boys, students
     with a disability, disadvantaged and Black students (as in the U.S. civil
     rights data). Suspended students stay enrolled, and suspension days are not
@@ -64,6 +65,11 @@ record the export does not hold (an earlier year, or another district). Marks ar
 given only for quarters that end during a stay, so a mover's marks for the quarter
 of the move come from the new school. Every exit date is filled in: all school
 years are complete.
+
+Measured on a 2-core machine: the defaults (12,000 students, 20 schools, 4 years)
+take about 6 s; 250,000 students a year in 60 schools over 4 years (1,000,000
+student-years, 20 million attendance and 19 million mark rows, 2.2 GB of CSV)
+took 107 s with a peak of 1.9 GB of memory.
 """
 
 from __future__ import annotations
@@ -97,22 +103,23 @@ class ProgramEffect:
     unit: str
 
     def describe(self) -> str:
-        return f"{self.program}: {self.effect:+g} {self.unit} on {self.outcome}"
+        return f"{self.program}: {self.effect:+g} {self.unit} {self.outcome}"
 
 
 PROGRAM_EFFECTS = {
     "tutoring": ProgramEffect(
         program="tutoring",
-        outcome="the spring state math scale score, while in tutoring on test day",
+        outcome="the spring state math test, for students in tutoring on the test "
+        "day (0.20 of the 80-point scale unit; observed scores have an SD of "
+        "about 95 points)",
         effect=outcomes.TUTORING_MATH_EFFECT_Z * outcomes.SCALE_UNIT,
-        unit="scale-score points (0.20 of the 80-point scale unit, "
-        "about 0.18 SD of observed scores)",
+        unit="scale-score points on",
     ),
     "mentoring": ProgramEffect(
         program="mentoring",
         outcome="the rate at which absence spells start, while in mentoring",
         effect=outcomes.MENTORING_ABSENCE_FACTOR - 1,
-        unit="relative change",
+        unit="relative change in",
     ),
 }
 
