@@ -229,7 +229,7 @@ def build_snapshots(
                 "warehouse table calendar: no school day on or after any checkpoint "
                 f"({', '.join(config.calendar.checkpoints)})"
             )
-        stage = _stager(con)
+        stage = duckdb_stage(con)
         students = _run(
             con, student_snapshots(tables, as_of_dates, config, stage=stage)
         )
@@ -322,8 +322,12 @@ def _last_school_days(
     return {row["school_year"]: row["last_day"] for row in frame}
 
 
-def _stager(con) -> Stage:
-    """Materialise each step of the builders as a temporary table of ``con``."""
+def duckdb_stage(con) -> Stage:
+    """A ``stage`` for the builders: each step becomes a temporary table of ``con``.
+
+    ``con`` is an Ibis DuckDB connection (read-only is fine: temporary tables live
+    in memory and spill to DuckDB's temporary folder).
+    """
     numbers = itertools.count()
     # The same step asked for twice (the stays of the snapshots and of the labels)
     # is built once: Ibis expressions compare equal when they compute the same.

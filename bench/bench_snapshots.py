@@ -1,0 +1,177 @@
+"""How long the student snapshots take, against one DuckDB scan of the attendance table.
+
+Builds (or reuses) two made-up districts under ``bench/out/`` (ignored by git): the
+demo district of ``make demo`` and a large one of about 1,000,000 student-years
+(250,000 students x 4 school years by default). Each is generated with
+``features.generate_demo_district`` (parquet) and loaded with
+``features.ingest_district``. Then, each in a fresh subprocess so that its peak
+resident memory (``ru_maxrss``) is its own:
+
+- the floor: ``SELECT student_id, sum(fraction_missed) FROM attendance GROUP BY 1``;
+- the demo district: ``build_snapshots`` for every checkpoint (all three files);
+- the large district: the student snapshot of one checkpoint (the last school
+  year's latest), built the way ``build_snapshots`` builds it.
+
+Prints seconds, peak memory and the ratio to the floor of the same district. The
+goal for the large district is under 10x the floor and under 4 GB. Not a test.
+
+    .venv/bin/python bench/bench_snapshots.py                  # both districts
+    .venv/bin/python bench/bench_snapshots.py --students 20000 # a smaller large one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+DEMO_CONFIG = ROOT / "configs" / "demo.toml"
+THREADS = 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=250_000)
+    parser.add_argument("--years", type=int, default=4)
+    parser.add_argument("--schools", type=int, default=120)
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        _measure(args.measure, Path(args.state))
+        return
+
+    districts = []
+    if not args.skip_demo:
+        districts.append(("demo", 12_000, 20, 4, "all"))
+    districts.append(("large", args.students, args.schools, args.years, "one"))
+    print(
+        f"{'district':<8} {'student-years':>13} {'what':<28} {'seconds':>8} "
+        f"{'peak MB':>8} {'x floor':>8}"
+    )
+    for name, students, schools, years, scope in districts:
+        state = _prepare(name, students, schools, years)
+        floor = _subprocess("floor", state)
+        work = _subprocess(f"snapshots-{scope}", state)
+        for label, result in (
+            ("floor: GROUP BY attendance", floor),
+            (
+                "snapshots, "
+                + ("all checkpoints" if scope == "all" else "1 checkpoint"),
+                work,
+            ),
+        ):
+            ratio = result["seconds"] / floor["seconds"]
+            print(
+                f"{name:<8} {students * years:>13,} {label:<28} "
+                f"{result['seconds']:>8.2f} {result['peak_mb']:>8.0f} {ratio:>8.1f}"
+            )
+        print(f"{'':<8} {'':>13} {work['detail']}", flush=True)
+
+
+def _prepare(name: str, students: int, schools: int, years: int) -> Path:
+    """Generate and ingest a district once; later runs reuse its warehouse."""
+    import features
+
+    home = OUT / f"{name}-{students}x{years}"
+    state = home / "state"
+    if (state / "warehouse.duckdb").is_file():
+        return state
+    config = _config(state)
+    started = time.perf_counter()
+    features.generate_demo_district(
+        home / "export",
+        n_students=students,
+        n_schools=schools,
+        n_years=years,
+        file_format="parquet",
+    )
+    generated = time.perf_counter()
+    features.ingest_district(config, home / "export")
+    print(
+        f"{name}: generated in {generated - started:.0f} s, "
+        f"ingested in {time.perf_counter() - generated:.0f} s",
+        file=sys.stderr,
+    )
+    return state
+
+
+def _config(state: Path):
+    from ontrack.config import Model, Paths, load_config
+
+    config = load_config(DEMO_CONFIG)
+    return config.model_copy(
+        update={
+            "paths": Paths(state_dir=state, mlruns_dir=state.parent / "mlruns"),
+            "model": Model(n_jobs=THREADS),
+        }
+    )
+
+
+def _subprocess(what: str, state: Path) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--measure", what, "--state", str(state)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _measure(what: str, state: Path) -> None:
+    """Run one measurement in this process and print it as one JSON line."""
+    import ibis
+
+    config = _config(state)
+    detail = ""
+    if what == "floor":
+        con = ibis.duckdb.connect(
+            state / "warehouse.duckdb", read_only=True, threads=THREADS
+        )
+        started = time.perf_counter()
+        con.raw_sql(
+            "SELECT student_id, sum(fraction_missed) FROM attendance GROUP BY 1"
+        ).fetchall()
+        seconds = time.perf_counter() - started
+    elif what == "snapshots-all":
+        import features
+
+        started = time.perf_counter()
+        summary = features.build_snapshots(config)
+        seconds = time.perf_counter() - started
+        detail = (
+            f"{summary.student_rows:,} student rows, "
+            f"{len(summary.rows_by_as_of)} as-of dates"
+        )
+    else:
+        import features
+
+        con = ibis.duckdb.connect(
+            state / "warehouse.duckdb", read_only=True, threads=THREADS
+        )
+        listed = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
+        tables = {name: con.table(name) for (name,) in listed}
+        last_day = con.raw_sql("SELECT max(date) FROM calendar").fetchone()[0]
+        # Calendars end in June, inside the school year named by their spring.
+        year = last_day.year
+        as_of = config.checkpoint_dates(year)[-1]
+        started = time.perf_counter()
+        expr = features.student_snapshots(
+            tables, [as_of], config, stage=features.duckdb_stage(con)
+        )
+        rows = con.to_pyarrow(expr).num_rows
+        seconds = time.perf_counter() - started
+        detail = f"{rows:,} student rows as of {as_of.isoformat()}"
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "detail": detail}))
+
+
+if __name__ == "__main__":
+    main()
