@@ -18,7 +18,7 @@ from features._demo_district import DemoSummary, generate_demo_district
 from features._edfi import AdapterTables, read_edfi_xml
 from features._indicators import kpi_labels, school_snapshots, student_snapshots
 from features._ingest import IngestError, IngestReport, ingest_district
-from features._snapshots import SnapshotSummary, build_snapshots
+from features._snapshots import SnapshotSummary, build_snapshots, duckdb_stage
 from features._student_table import (
     StudentTable,
     StudentTableError,
@@ -34,6 +34,7 @@ __all__: list[str] = [
     "SnapshotSummary",
     "abc_flags",
     "build_snapshots",
+    "duckdb_stage",
     "kpi_labels",
     "school_snapshots",
     "student_snapshots",
