@@ -16,5 +16,8 @@ _TELEMETRY_OFF = {
     "SCARF_NO_ANALYTICS": "true",
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
-for _name, _value in _TELEMETRY_OFF.items():
+# Progress bars of a library's internals (MLflow's artifact downloads) are noise on
+# a command line that reports its own steps.
+_QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+for _name, _value in {**_TELEMETRY_OFF, **_QUIET}.items():
     os.environ[_name] = _value
