@@ -2,6 +2,7 @@
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 
@@ -11,7 +12,14 @@ def configure_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=level,
         format="%(name)s: %(message)s",
-        handlers=[RichHandler(show_path=False, markup=False, rich_tracebacks=False)],
+        handlers=[
+            RichHandler(
+                console=Console(stderr=True),
+                show_path=False,
+                markup=False,
+                rich_tracebacks=False,
+            )
+        ],
         force=True,
     )
     # Chatty libraries stay at WARNING unless asked for.
