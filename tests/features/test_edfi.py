@@ -263,6 +263,7 @@ def test_a_bad_mapping_file_is_refused_with_what_is_allowed(tmp_path, toml, mess
     assert str(error.value).startswith(f"{mapping}: {message}")
 
 
+@pytest.mark.slow
 def test_unknown_descriptors_end_up_quarantined_with_the_rule(tmp_path):
     state = tmp_path / "state"
     report = ingest_district(config_for(state), TINY, "edfi-xml")
