@@ -23,7 +23,7 @@ CONTEXT_DOMAIN = "context"
 PROTECTED_DOMAIN = "protected"
 DAYS_INTO_YEAR = "days_into_year"
 
-ValueKind = Literal["rate", "count", "number", "flag", "z"]
+ValueKind = Literal["rate", "count", "number", "flag", "z", "category"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ def format_value(value: Any, kind: ValueKind) -> str:
     """A value as a person reads it: rates in percent, counts whole, flags yes/no."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "unknown"
+    if kind == "category":
+        return str(value).replace("_", " ")
     if kind == "rate":
         return f"{value:.0%}"
     if kind == "count":

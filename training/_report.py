@@ -140,15 +140,17 @@ def write_plots(result: KpiResult, folder: Path) -> dict[str, Path]:
     """PNG plots of one KPI's holdout results; name -> path."""
     folder.mkdir(parents=True, exist_ok=True)
     plots = {
-        "pr_curves": _pr_curves(result),
-        "abc": _abc_bars(result),
-        "calibration": _calibration(result),
-        "domain_drivers": _domain_drivers(result),
-        "shap_beeswarm": _beeswarm(result),
-        "fairness": _fairness(result),
+        "pr_curves": _pr_curves,
+        "abc": _abc_bars,
+        "calibration": _calibration,
+        "domain_drivers": _domain_drivers,
+        "shap_beeswarm": _beeswarm,
+        "fairness": _fairness,
     }
     paths = {}
-    for name, figure in plots.items():
+    for name, plot in plots.items():
+        # One figure at a time: shap draws on pyplot's current figure.
+        figure = plot(result)
         path = folder / f"{result.kpi}_{name}.png"
         temporary = path.with_name(f".{path.name}.tmp.png")
         figure.savefig(temporary, dpi=PLOT_DPI, bbox_inches="tight")
@@ -239,8 +241,10 @@ def _beeswarm(result: KpiResult):
         data=result.features_sample,
         feature_names=names,
     )
-    shap.plots.beeswarm(explanation, max_display=12, show=False, plot_size=(7, 5))
-    figure = plt.gcf()
+    figure, axes = plt.subplots(figsize=(7, 5))
+    shap.plots.beeswarm(
+        explanation, max_display=12, show=False, plot_size=None, ax=axes
+    )
     figure.suptitle(f"{result.kpi}: feature contributions (sample of the holdout)")
     return figure
 
