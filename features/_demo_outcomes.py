@@ -22,7 +22,7 @@ from features._demo_population import LEVEL_OF_GRADE, Schools, Stays, Students
 # Absence. A stay's expected share of days absent is
 #   exp(ABSENCE_INTERCEPT + trait + yearly shock + grade shift + school effect),
 # capped at MAX_ABSENCE_RATE. With the traits' spread (SD 0.72 persistent, 0.38
-# yearly) about 27% of student-years reach 10% of days absent.
+# yearly) about 28% of student-years reach 10% of days absent.
 ABSENCE_INTERCEPT = np.log(0.040)
 ABSENCE_YEAR_SD = 0.38
 GRADE_ABSENCE_SHIFT = np.array(
@@ -30,7 +30,7 @@ GRADE_ABSENCE_SHIFT = np.array(
 )
 MAX_ABSENCE_RATE = 0.9
 # Absences come in spells of consecutive instructional days (geometric lengths,
-# mean 1.6 days: 62% single days, 9% of spells a week or longer would need 5+).
+# mean 1.6 days: 62% of spells are single days, 2% last five days or more).
 MEAN_SPELL_DAYS = 1.6
 HALF_DAY_SHARE = 0.08
 TARDY_INTERCEPT = np.log(0.022)

@@ -128,7 +128,12 @@ def tables(district) -> dict[str, pd.DataFrame]:
 def enrolled_days(tables) -> pd.DataFrame:
     """One row per (stay, instructional day enrolled)."""
     enrollments = tables["enrollments"].reset_index(names="stay")
-    days = enrollments.merge(tables["calendar"], on="school_id")
+    calendar = tables["calendar"]
+    # A school year runs from August to July, named by its spring year.
+    calendar = calendar.assign(
+        school_year=calendar["date"].dt.year + (calendar["date"].dt.month >= 8)
+    )
+    days = enrollments.merge(calendar, on=["school_id", "school_year"])
     inside = (days["date"] >= days["entry_date"]) & (days["date"] <= days["exit_date"])
     return days.loc[inside, ["stay", "student_id", "school_id", "school_year", "date"]]
 
