@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from features._attendance import absence_days
 from features._calendar import (
+    as_of_frame,
     checkpoints_with_school_days,
     instructional_day_index,
     school_year_of,
@@ -254,7 +255,7 @@ def build_snapshots(
     summary = SnapshotSummary(
         snapshot_dir=out_dir,
         rows_by_as_of=_rows_by_as_of(students, as_of_dates),
-        checkpoint_by_as_of=_checkpoints(students),
+        checkpoint_by_as_of=_checkpoints(config, as_of_dates),
         students=len(pc.unique(students["student_id"])),
         school_rows=schools.num_rows,
         label_counts=summary_parts[0],
@@ -439,13 +440,9 @@ def _rows_by_as_of(students: pa.Table, as_of_dates: list[dt.date]) -> dict:
     return rows
 
 
-def _checkpoints(students: pa.Table) -> dict:
-    pairs = students.select(["as_of_date", "checkpoint"]).group_by(
-        ["as_of_date", "checkpoint"]
-    )
-    return {
-        row["as_of_date"]: row["checkpoint"] for row in pairs.aggregate([]).to_pylist()
-    }
+def _checkpoints(config: DistrictConfig, as_of_dates: list[dt.date]) -> dict:
+    named = as_of_frame(config, as_of_dates)
+    return dict(zip(named.as_of_date, named.checkpoint, strict=True))
 
 
 def _notes(students: pa.Table, as_of: dt.date | None) -> tuple[str, ...]:
