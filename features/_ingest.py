@@ -324,11 +324,10 @@ def _ingest_table(
                 raise IngestError(str(refused)) from None
             refusal, read = str(refused), 0
             _create_staging(connection, spec)
-    duplicates = _drop_duplicates(connection, spec)
-    _refuse_key_conflicts(connection, spec)
-    _apply_references(connection, spec)
+    duplicates = _check_rows(connection, spec)
     loaded, unchanged = _merge(connection, spec, in_previous)
-    quarantined = _count(connection, f"staging.{quote('rejected_' + spec.name)}")
+    quarantined = _count(connection, _staging("rejected", spec))
+    connection.execute(f"DROP TABLE {_staging('new', spec)}")
     counts = TableCounts(
         spec.name, origin, read, loaded, unchanged, quarantined, duplicates, refusal
     )
@@ -357,8 +356,10 @@ def _stage_rows(
         for chunk in source.chunks():
             accepted, rejected = validate_rows(spec, chunk.rows)
             rejected = pd.concat([rejected, malformed_rows(spec, chunk.malformed)])
-            _append(connection, f"new_{spec.name}", pyarrow.Table.from_pandas(accepted))
-            _append(connection, f"rejected_{spec.name}", _rejected_table(rejected))
+            _append(
+                connection, _staging("new", spec), pyarrow.Table.from_pandas(accepted)
+            )
+            _append(connection, _staging("rejected", spec), _rejected_table(rejected))
             read += len(chunk.rows) + len(chunk.malformed)
             logger.debug(
                 "table %s: chunk of %d rows, %d rejected",
@@ -517,24 +518,22 @@ def _rejected_table(rejected: pd.DataFrame) -> pyarrow.Table:
 def _create_staging(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
     texts = ", ".join(f"{quote(name)} VARCHAR" for name in spec.columns)
     connection.execute(
-        f"CREATE OR REPLACE TABLE staging.{quote('new_' + spec.name)} "
+        f"CREATE OR REPLACE TABLE {_staging('new', spec)} "
         f"({column_definitions(spec)}, _row BIGINT)"
     )
     connection.execute(
-        f"CREATE OR REPLACE TABLE staging.{quote('rejected_' + spec.name)} "
+        f"CREATE OR REPLACE TABLE {_staging('rejected', spec)} "
         f"({texts}, _row BIGINT, _reason VARCHAR)"
     )
 
 
 def _append(
-    connection: duckdb.DuckDBPyConnection, table: str, rows: pyarrow.Table
+    connection: duckdb.DuckDBPyConnection, staging: str, rows: pyarrow.Table
 ) -> None:
     if rows.num_rows == 0:
         return
     connection.register("chunk_rows", rows)
-    connection.execute(
-        f"INSERT INTO staging.{quote(table)} BY NAME SELECT * FROM chunk_rows"
-    )
+    connection.execute(f"INSERT INTO {staging} BY NAME SELECT * FROM chunk_rows")
     connection.unregister("chunk_rows")
 
 
@@ -542,91 +541,95 @@ def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
     return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def _drop_duplicates(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
-    """Keep the first of each set of identical rows; the number of others."""
-    new = f"staging.{quote('new_' + spec.name)}"
-    columns = ", ".join(map(quote, spec.columns))
-    before = _count(connection, new)
-    connection.execute(
-        f"CREATE OR REPLACE TABLE {new} AS SELECT * FROM {new} "
-        f"QUALIFY row_number() OVER (PARTITION BY {columns} ORDER BY _row) = 1"
-    )
-    return before - _count(connection, new)
+def _check_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
+    """Apply the rules between rows and between tables; the number of duplicates.
 
-
-def _refuse_key_conflicts(
-    connection: duckdb.DuckDBPyConnection, spec: TableSpec
-) -> None:
-    """Quarantine every row whose key an earlier row of the export already has."""
-    new = f"staging.{quote('new_' + spec.name)}"
+    A row whose key an earlier row (by ``_row``) already has is a duplicate when it
+    equals that first row in every column, and is quarantined otherwise. A first row
+    that breaks a rule between tables is quarantined with every reason. The rows
+    set aside go to the temporary table ``set_aside``; only they are written out,
+    so a clean 20-million-row table is never copied here.
+    """
+    new = _staging("new", spec)
+    rejected = _staging("rejected", spec)
     key = ", ".join(map(quote, spec.key))
-    reason = sql_text(
+    same = " AND ".join(
+        f"r.{quote(name)} IS NOT DISTINCT FROM f.{quote(name)}" for name in spec.columns
+    )
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE repeats AS "
+        f"WITH firsts AS (SELECT {key}, min(_row) AS _first_row FROM {new} "
+        f"GROUP BY {key} HAVING count(*) > 1), "
+        f"later AS (SELECT n.*, _first_row FROM {new} n JOIN firsts USING ({key}) "
+        "WHERE n._row <> _first_row) "
+        f"SELECT r.*, ({same}) AS _identical FROM later r "
+        f"JOIN {new} f ON f._row = r._first_row"
+    )
+    conflict = sql_text(
         f"duplicate key ({', '.join(spec.key)}): row {{}} has the same key with "
         "different values"
     )
     connection.execute(
-        f"INSERT INTO staging.{quote('rejected_' + spec.name)} BY NAME "
-        f"SELECT {_as_texts(spec)}, _row, format({reason}, first_row) AS _reason "
-        f"FROM (SELECT *, min(_row) OVER (PARTITION BY {key}) AS first_row FROM {new}) "
-        "WHERE _row > first_row"
+        f"INSERT INTO {rejected} BY NAME SELECT {_as_texts(spec)}, _row, "
+        f"format({conflict}, _first_row) AS _reason FROM repeats WHERE NOT _identical"
+    )
+    duplicates = _count(connection, "repeats WHERE _identical")
+
+    broken = _broken_rules(
+        spec, f"(SELECT * FROM {new} ANTI JOIN repeats USING (_row))"
     )
     connection.execute(
-        f"CREATE OR REPLACE TABLE {new} AS SELECT * FROM {new} "
-        f"QUALIFY _row = min(_row) OVER (PARTITION BY {key})"
+        "CREATE OR REPLACE TEMP TABLE broken AS "
+        "SELECT _row, string_agg(_reason, '; ' ORDER BY _order) AS _reason "
+        f"FROM ({broken}) GROUP BY _row"
     )
+    connection.execute(
+        f"INSERT INTO {rejected} BY NAME SELECT {_as_texts(spec)}, _row, _reason "
+        f"FROM {new} JOIN broken USING (_row)"
+    )
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE set_aside AS "
+        "SELECT _row FROM repeats UNION ALL SELECT _row FROM broken"
+    )
+    connection.execute("DROP TABLE repeats")
+    connection.execute("DROP TABLE broken")
+    return duplicates
 
 
-def _apply_references(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    """Quarantine rows that refer to a student, school or enrollment not loaded."""
-    if not spec.references and spec.enrolled_on is None:
-        return
-    new = f"staging.{quote('new_' + spec.name)}"
-    flags, reasons = [], []
-    for reference in spec.references:
-        flag = f"_in_{reference.table}"
+def _broken_rules(spec: TableSpec, rows: str) -> str:
+    """SQL listing ``(_row, _order, _reason)`` for each rule between tables broken.
+
+    ``rows`` is the SQL of the rows to check. Identifiers are quoted in the reason;
+    a row of a student or school that is not loaded is not also said to be not
+    enrolled.
+    """
+    parts = ["SELECT NULL::BIGINT AS _row, 0 AS _order, NULL AS _reason WHERE false"]
+    for order, reference in enumerate(spec.references):
         match = " AND ".join(
             f"p.{quote(name)} = c.{quote(name)}" for name in reference.columns
         )
-        flags.append(
-            f"EXISTS (SELECT 1 FROM main.{quote(reference.table)} p WHERE {match}) "
-            f"AS {flag}"
-        )
         shown = ", ".join(f"{name} ''{{}}''" for name in reference.columns)
-        values = ", ".join(quote(name) for name in reference.columns)
-        reasons.append(
-            f"CASE WHEN NOT {flag} THEN format('{shown} is not in {reference.table}', "
-            f"{values}) END"
+        values = ", ".join(f"c.{quote(name)}" for name in reference.columns)
+        parts.append(
+            f"SELECT c._row, {order} AS _order, "
+            f"format('{shown} is not in {reference.table}', {values}) AS _reason "
+            f"FROM {rows} c ANTI JOIN main.{quote(reference.table)} p ON {match}"
         )
     if spec.enrolled_on is not None:
         on = quote(spec.enrolled_on)
-        flags.append(
-            "EXISTS (SELECT 1 FROM main.enrollments e "
-            "WHERE e.student_id = c.student_id AND e.school_id = c.school_id "
-            f"AND e.entry_date <= c.{on} "
-            f"AND (e.exit_date IS NULL OR c.{on} <= e.exit_date)) AS _enrolled"
-        )
-        reasons.append(
-            "CASE WHEN _in_students AND _in_schools AND NOT _enrolled THEN "
+        parts.append(
+            f"SELECT c._row, {len(spec.references)} AS _order, "
             "format('student_id ''{}'' is not enrolled at school_id ''{}'' on {} "
             f"(no enrollment with entry_date <= {spec.enrolled_on} <= exit_date)', "
-            f"student_id, school_id, {on}) END"
+            f"c.student_id, c.school_id, c.{on}) AS _reason "
+            f"FROM {rows} c "
+            "SEMI JOIN main.students s ON s.student_id = c.student_id "
+            "SEMI JOIN main.schools k ON k.school_id = c.school_id "
+            "ANTI JOIN main.enrollments e ON e.student_id = c.student_id "
+            f"AND e.school_id = c.school_id AND e.entry_date <= c.{on} "
+            f"AND (e.exit_date IS NULL OR c.{on} <= e.exit_date)"
         )
-    checked = f"staging.{quote('checked_' + spec.name)}"
-    connection.execute(
-        f"CREATE OR REPLACE TABLE {checked} AS "
-        f"SELECT *, concat_ws('; ', {', '.join(reasons)}) AS _reason "
-        f"FROM (SELECT c.*, {', '.join(flags)} FROM {new} c)"
-    )
-    connection.execute(
-        f"INSERT INTO staging.{quote('rejected_' + spec.name)} BY NAME "
-        f"SELECT {_as_texts(spec)}, _row, _reason FROM {checked} WHERE _reason <> ''"
-    )
-    columns = ", ".join(map(quote, spec.columns))
-    connection.execute(
-        f"CREATE OR REPLACE TABLE {new} AS "
-        f"SELECT {columns}, _row FROM {checked} WHERE _reason = ''"
-    )
-    connection.execute(f"DROP TABLE {checked}")
+    return " UNION ALL ".join(parts)
 
 
 def _merge(
@@ -634,24 +637,32 @@ def _merge(
 ) -> tuple[int, int]:
     """Build the table of the new warehouse; (loaded, unchanged) counts."""
     table = quote(spec.name)
-    new = f"staging.{quote('new_' + spec.name)}"
     columns = ", ".join(map(quote, spec.columns))
-    connection.execute(f"CREATE TABLE main.{table} ({column_definitions(spec)})")
-    accepted = _count(connection, new)
-    if not in_previous:
-        connection.execute(f"INSERT INTO main.{table} SELECT {columns} FROM {new}")
-        return accepted, 0
-    match = " AND ".join(f"n.{quote(name)} = p.{quote(name)}" for name in spec.key)
-    connection.execute(
-        f"INSERT INTO main.{table} SELECT {columns} FROM previous.{table} p "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+    accepted = (
+        f"(SELECT {columns} FROM {_staging('new', spec)} "
+        "ANTI JOIN set_aside USING (_row))"
     )
-    connection.execute(f"INSERT INTO main.{table} SELECT {columns} FROM {new}")
-    loaded = connection.execute(
-        f"SELECT count(*) FROM (SELECT {columns} FROM {new} "
-        f"EXCEPT SELECT {columns} FROM previous.{table})"
-    ).fetchone()[0]
-    return loaded, accepted - loaded
+    connection.execute(f"CREATE TABLE main.{table} ({column_definitions(spec)})")
+    if in_previous:
+        # The export's version of a row wins over the one the warehouse held.
+        match = " AND ".join(f"n.{quote(name)} = p.{quote(name)}" for name in spec.key)
+        connection.execute(
+            f"INSERT INTO main.{table} SELECT {columns} FROM previous.{table} p "
+            f"ANTI JOIN {accepted} n ON {match}"
+        )
+    connection.execute(f"INSERT INTO main.{table} SELECT * FROM {accepted}")
+    count = _count(connection, accepted)
+    loaded = count
+    if in_previous:
+        loaded = _count(
+            connection, f"({accepted} EXCEPT SELECT {columns} FROM previous.{table})"
+        )
+    connection.execute("DROP TABLE set_aside")
+    return loaded, count - loaded
+
+
+def _staging(step: str, spec: TableSpec) -> str:
+    return f"staging.{quote(step + '_' + spec.name)}"
 
 
 def _as_texts(spec: TableSpec) -> str:
@@ -666,7 +677,7 @@ def _write_quarantine(
     columns = ", ".join(map(quote, spec.columns))
     connection.execute(
         f"COPY (SELECT {columns}, _row, _reason "
-        f"FROM staging.{quote('rejected_' + spec.name)} ORDER BY _row, _reason) "
+        f"FROM {_staging('rejected', spec)} ORDER BY _row, _reason) "
         f"TO {sql_text(str(path))} (FORMAT csv, HEADER)"
     )
 
