@@ -1,0 +1,67 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import Scorer
+
+
+@pytest.fixture(scope="module")
+def scorer(chronic):
+    return Scorer(chronic.booster, chronic.spec, "3", tier_high=0.5, tier_moderate=0.25)
+
+
+def test_scored_risk_is_the_calibrated_holdout_risk(chronic, scorer):
+    scored = scorer.score(chronic.holdout)
+
+    np.testing.assert_allclose(scored["risk"], chronic.holdout["risk"], atol=1e-12)
+    assert (scored["model_version"] == "3").all()
+    assert (scored["kpi"] == "chronic_absence").all()
+    assert list(scored["student_id"]) == list(chronic.holdout["student_id"])
+
+
+def test_tiers_follow_the_configured_cut_offs_inclusively(scorer):
+    risk = np.array([0.5, 0.4999, 0.25, 0.2499])
+
+    assert list(scorer.tier(risk)) == ["high", "moderate", "moderate", "low"]
+
+
+def test_one_row_scores_exactly_as_it_does_in_a_batch(chronic, scorer):
+    batch = scorer.score(chronic.holdout.iloc[:50])
+
+    alone = scorer.score(chronic.holdout.iloc[[17]])
+
+    pd.testing.assert_frame_equal(
+        alone.reset_index(drop=True), batch.iloc[[17]].reset_index(drop=True)
+    )
+
+
+def test_flagged_mode_gives_drivers_only_outside_the_low_tier(chronic, scorer):
+    scored = scorer.score(chronic.holdout, drivers="flagged")
+
+    low = scored["tier"] == "low"
+    assert (scored.loc[low, "driver_1"] == "").all()
+    everyone = scorer.score(chronic.holdout)
+    pd.testing.assert_frame_equal(scored[~low], everyone[~low])
+
+
+def test_explanation_adds_up_to_the_margin_by_feature_and_by_domain(chronic, scorer):
+    row = chronic.holdout.iloc[5]
+
+    explanation = scorer.explain(row.to_dict())
+
+    by_feature = sum(item["contribution"] for item in explanation["by_feature"])
+    by_domain = sum(explanation["by_domain"].values())
+    assert explanation["base_value"] + by_feature == pytest.approx(
+        explanation["margin"], abs=1e-9
+    )
+    assert by_domain == pytest.approx(by_feature, abs=1e-9)
+    assert explanation["margin"] == pytest.approx(row["margin"], abs=1e-9)
+    assert explanation["risk"] == pytest.approx(row["risk"], abs=1e-12)
+    assert explanation["model_version"] == "3"
+
+
+def test_explain_refuses_more_than_one_row(chronic, scorer):
+    with pytest.raises(
+        ValueError, match="explain takes one student snapshot row, got 2"
+    ):
+        scorer.explain(chronic.holdout.iloc[:2])
