@@ -31,6 +31,7 @@ from features._behaviour import behaviour_indicators
 from features._calendar import (
     as_of_frame,
     as_of_table,
+    first_day_of_year,
     instructional_day_index,
     year_first_day,
 )
@@ -108,14 +109,20 @@ def _sources(
     if missing:
         raise KeyError(f"warehouse tables missing: {', '.join(missing)}")
     start = config.district.school_year_start
-    stays = stage("stays", enrolment_stays(tables["enrollments"], start))
+    years = sorted(set(school_years))
+    # Only the school years asked for: a snapshot reads its year and the one before.
+    enrollments = tables["enrollments"]
+    enrollments = enrollments.filter(enrollments.school_year.isin(years))
+    attendance = tables["attendance"]
+    attendance = attendance.filter(
+        attendance.date >= first_day_of_year(years[0], start),
+        attendance.date < first_day_of_year(years[-1] + 1, start),
+    )
+    stays = stage("stays", enrolment_stays(enrollments, start))
     day_index = stage(
-        "day_index",
-        instructional_day_index(tables["calendar"], list(school_years), start),
+        "day_index", instructional_day_index(tables["calendar"], years, start)
     )
-    absences = stage(
-        "absence_days", absence_days(tables["attendance"], stays, day_index, start)
-    )
+    absences = stage("absence_days", absence_days(attendance, stays, day_index, start))
     return _Sources(tables, stays, day_index, absences, start, stage)
 
 
@@ -212,7 +219,11 @@ def _this_year(
             periods, tables["assessments"], sources.stays, as_of_dates
         ),
         mobility_indicators(
-            spine, sources.stays, tables["students"], tables["programs"]
+            spine,
+            sources.stays,
+            tables["enrollments"],
+            tables["students"],
+            tables["programs"],
         ),
     )
     result = spine.select(*KEY_COLUMNS)

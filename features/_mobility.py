@@ -2,12 +2,12 @@
 
 ``schools_this_year`` counts the schools of the stays entered on or before the as-of
 date in its school year; ``schools_last_year`` those of the whole previous year (0 when
-the student was not enrolled). ``new_to_district`` is 1 when the student has no stay in
-an earlier school year, and null in the warehouse's first school year, where nobody's
-past is known. A student is ``over_age`` when on 1 September of the school year's
-autumn they are at least ``grade + 6`` years old (kindergarten, grade 0, at 6): a year
-older than the usual age for the grade. A program counts as current when it ran on
-the day before the as-of date (begin and end inclusive, an empty end ongoing).
+the student was not enrolled). ``new_to_district`` is 1 when the student has no stay
+in an earlier school year. In the warehouse's first school year nobody's past is
+known, and both are null. A student is ``over_age`` when on 1 September of the school
+year's autumn they are at least ``grade + 6`` years old (kindergarten, grade 0, at 6):
+a year older than the usual age for the grade. A program counts as current when it
+ran on the day before the as-of date (begin and end inclusive, an empty end ongoing).
 
 The protected attributes ride along from ``students`` for audits; booleans become 0/1
 floats. Birth dates are read for ``over_age`` and never leave this module.
@@ -30,12 +30,18 @@ NAMED_PROGRAMS = ("tutoring", "mentoring")
 
 
 def mobility_indicators(
-    spine: ir.Table, stays: ir.Table, students: ir.Table, programs: ir.Table
+    spine: ir.Table,
+    stays: ir.Table,
+    enrollments: ir.Table,
+    students: ir.Table,
+    programs: ir.Table,
 ) -> ir.Table:
     """Mobility and context columns of each enrolled student and as-of date.
 
     ``spine`` is the output of ``enrolled_on`` (one row per student and as-of date
-    with ``school_year``, ``grade`` and the current stay's ``entry_date``).
+    with ``school_year``, ``grade`` and the current stay's ``entry_date``);
+    ``stays`` those of the as-of dates' school years and the previous ones;
+    ``enrollments`` every stay in the warehouse, for the student's history.
     """
     keys = ["student_id", "as_of_date"]
     result = spine.select(
@@ -48,12 +54,19 @@ def mobility_indicators(
     )
     for part in (
         _schools(spine, stays),
-        _history(spine, stays),
+        _history(spine, enrollments),
         _context(spine, students),
         _programs(spine, programs),
     ):
         result = attach(result, part, keys)
-    return result.drop("school_year")
+    # In the warehouse's first school year nobody's previous year is known.
+    return result.mutate(
+        schools_last_year=ibis.ifelse(
+            result.new_to_district.isnull(),
+            ibis.null("float64"),
+            result.schools_last_year,
+        )
+    ).drop("school_year")
 
 
 def _schools(spine: ir.Table, stays: ir.Table) -> ir.Table:
@@ -87,14 +100,16 @@ def _schools(spine: ir.Table, stays: ir.Table) -> ir.Table:
     )
 
 
-def _history(spine: ir.Table, stays: ir.Table) -> ir.Table:
+def _history(spine: ir.Table, enrollments: ir.Table) -> ir.Table:
     """``new_to_district``: no stay in an earlier school year (null in the first).
 
     Only whether the student's first school year is earlier than the as-of date's
     matters, so later stays cannot change it.
     """
-    first_seen = stays.group_by("student_id").agg(first_seen=stays.school_year.min())
-    earliest = stays.aggregate(first_year=stays.school_year.min())
+    first_seen = enrollments.group_by("student_id").agg(
+        first_seen=enrollments.school_year.min()
+    )
+    earliest = enrollments.aggregate(first_year=enrollments.school_year.min())
     joined = attach(spine, first_seen, ["student_id"]).cross_join(earliest)
     return joined.select(
         "student_id",

@@ -6,6 +6,7 @@ in the comment above it.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import ibis
@@ -222,18 +223,32 @@ def test_feature_describes_itself_in_plain_words():
     )
 
 
-def test_an_ad_hoc_date_matches_its_checkpoint_run(district, tmp_path):
+def test_ad_hoc_dates_match_the_checkpoint_run_and_the_first_year(district):
     config = district[0]
     con = ibis.duckdb.connect(config.state_dir / "warehouse.duckdb", read_only=True)
     tables = {name: con.table(name) for name in WAREHOUSE_TABLES}
+    in_first_year = dt.date(2023, 5, 15)
     ad_hoc = con.to_pandas(
-        student_snapshots(tables, [FIRST_AS_OF], config, stage=duckdb_stage(con))
+        student_snapshots(
+            tables, [FIRST_AS_OF, in_first_year], config, stage=duckdb_stage(con)
+        )
     )
     con.disconnect()
+    ad_hoc["as_of_date"] = ad_hoc.as_of_date.dt.date
+    # The warehouse's first school year: nobody's previous year is known.
+    first_year = ad_hoc[ad_hoc.as_of_date == in_first_year].set_index("student_id")
+    assert sorted(first_year.index) == ["0001", "0008", "0009"]
+    assert set(first_year.checkpoint) == {""}
+    assert first_year.new_to_district.isna().all()
+    assert first_year.schools_last_year.isna().all()
+    # 1 to 12 May at A: 10 days, absent 2, 3 and 4 May.
+    assert first_year.loc["0001", "days_enrolled"] == 10
+    assert first_year.loc["0001", "attendance_rate"] == 0.7
+    assert first_year.loc["0001", "longest_absence_streak"] == 3
     checkpoint_run = district[2]
     expected = checkpoint_run[checkpoint_run.as_of_date == FIRST_AS_OF]
     pd.testing.assert_frame_equal(
-        _sorted(ad_hoc.assign(as_of_date=ad_hoc.as_of_date.dt.date)),
+        _sorted(ad_hoc[ad_hoc.as_of_date == FIRST_AS_OF]),
         _sorted(expected),
         check_dtype=False,
     )
