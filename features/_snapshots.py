@@ -135,6 +135,7 @@ class SnapshotSummary:
     absences_outside_enrolment: int
     min_enrolled_days: int
     seconds: float
+    file_bytes: Mapping[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -158,6 +159,11 @@ class SnapshotSummary:
             f"{self.absences_on_days_off:,} on non-instructional days, "
             f"{self.absences_outside_enrolment:,} on days the student was not enrolled"
         )
+        if self.file_bytes:
+            sizes = ", ".join(
+                f"{name} {size / 1e6:.1f} MB" for name, size in self.file_bytes.items()
+            )
+            lines.append(f"files: {sizes}")
         lines.extend(self.notes)
         return "\n".join(lines)
 
@@ -265,6 +271,10 @@ def build_snapshots(
         absences_outside_enrolment=ignored[1],
         min_enrolled_days=chronic_kpi(config).min_enrolled_days,
         seconds=time.perf_counter() - started,
+        file_bytes={
+            name: (out_dir / name).stat().st_size
+            for name in (STUDENT_FILE, SCHOOL_FILE, LABEL_FILE)
+        },
         notes=_notes(students, as_of),
     )
     logger.info(
