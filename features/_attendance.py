@@ -4,7 +4,10 @@ An ``attendance`` row is an absence or a tardy (presence is implied). Per studen
 day, the fractions missed of the ``excused`` and ``unexcused`` rows add up, capped at
 one day; tardies are counted, never added to the days absent. A day counts only when
 the student was enrolled that day (see ``_enrolment``) and it was an instructional
-day of the school of that stay; other rows are ignored and reported.
+day of the school of that stay; other rows are ignored and reported. The school that
+counts a day is the stay's: the ``school_id`` written on an attendance row is not read.
+The recent window of the trend is the last 20 instructional days of the calendar of
+the school the student attends on the as-of date.
 
 Worked example: a student enrolled on 20 instructional days with two full-day
 absences and one half-day absence has ``days_absent`` 2.5 and ``attendance_rate``
