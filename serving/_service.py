@@ -65,14 +65,14 @@ def _feature_catalog() -> dict[str, Any]:
 
 
 def _load_champions(config):
-    """Each KPI's champion scorer, loaded by ``training``."""
-    import training
+    """Each KPI's champion scorer, predicting on one thread per request.
 
-    load = getattr(training, "load_champions", None)
-    if load is None:
-        logger.warning("training exports no load_champions yet: no models to serve")
-        return {}
-    return load(config)
+    One thread: most requests are a few students, where starting threads costs more
+    than it saves, and the worker serves requests one at a time anyway.
+    """
+    from training import load_champions
+
+    return load_champions(config, n_jobs=1)
 
 
 StudentRecord = record_model(_feature_catalog())

@@ -7,7 +7,9 @@ real champions (see ``test_scoring.py``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import warnings
 from pathlib import Path
@@ -32,12 +34,19 @@ with warnings.catch_warnings():
 
     from serving._service import OnTrackService
 
-# BentoML 1.4.40 reads ``model_fields`` off a model instance on every request, which
-# pydantic 2.11 deprecates; BentoML's to update. Test modules that call the service
-# set ``pytestmark = BENTOML_WARNINGS``.
-BENTOML_WARNINGS = pytest.mark.filterwarnings(
-    "ignore:Accessing the 'model_fields' attribute on the instance:DeprecationWarning"
-)
+# Library warnings raised while the service runs; test modules that call it set
+# ``pytestmark = LIBRARY_WARNINGS``.
+LIBRARY_WARNINGS = [
+    # BentoML 1.4.40 reads ``model_fields`` off a model instance on every request,
+    # which pydantic 2.11 deprecates; BentoML's to update.
+    pytest.mark.filterwarnings(
+        "ignore:Accessing the 'model_fields' attribute on the instance"
+        ":DeprecationWarning"
+    ),
+    # MLflow 3.17's sqlite store maps a relationship with SQLAlchemy's deprecated
+    # ``noload`` strategy when it is first imported; MLflow's to update.
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
+]
 DEMO_CONFIG = Path(__file__).parents[2] / "configs" / "demo.toml"
 LEADER = {"authorization": "Bearer demo-leader"}
 COUNSELOR = {"authorization": "Bearer demo-counselor"}  # schools 0001 and 0002
@@ -134,13 +143,24 @@ def scored_state(tmp_path_factory) -> Path:
     return root
 
 
+@contextlib.contextmanager
 def serve_in_process(config: DistrictConfig, monkeypatch: pytest.MonkeyPatch):
-    """A TestClient over the real service for ``config`` (enter it with ``with``)."""
+    """A TestClient over the real service for ``config``, started and stopped."""
     snapshot = config.state_dir / "ontrack-config.json"
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     snapshot.write_text(config.model_dump_json())
     monkeypatch.setenv("ONTRACK_SERVING_CONFIG", str(snapshot))
-    return TestClient(_asgi_app())
+    with TestClient(_asgi_app()) as client:
+        yield client
+    with warnings.catch_warnings():
+        # BentoML's proxy of the service to itself closes its async client on
+        # shutdown but not the sync one, whose temporary folder is then removed by
+        # the garbage collector with a ResourceWarning. Collect it here, where the
+        # warning can be told apart from one of ours.
+        warnings.filterwarnings(
+            "ignore", "Implicitly cleaning up <TemporaryDirectory", ResourceWarning
+        )
+        gc.collect()
 
 
 @functools.cache

@@ -6,16 +6,16 @@ import math
 
 import pytest
 from conftest import (
-    BENTOML_WARNINGS,
     COUNSELOR,
     DASHBOARD,
     LEADER,
+    LIBRARY_WARNINGS,
     audit_lines,
     district_config,
     serve_in_process,
 )
 
-pytestmark = BENTOML_WARNINGS
+pytestmark = LIBRARY_WARNINGS
 
 
 @pytest.fixture(scope="module")
