@@ -9,9 +9,10 @@ through the same steps, whether it came from a CSV, a Parquet file or an adapter
 2. Each chunk of text rows is validated against the table's pandera schema
    (:mod:`features._schemas`); a failing row goes to the quarantine with every rule
    it broke, a passing row is converted to its types and staged.
-3. Exact duplicate rows (same values in every column) are kept once and counted.
-4. Two rows with the same key but different values: the first is kept, the later
-   ones are quarantined.
+3. A row with the same key as an earlier row (by row number) is an exact duplicate
+   when it equals that first row in every column (values compared after
+   conversion, so ``1`` and ``1.0`` are the same): counted and loaded once.
+4. Otherwise it conflicts with the first row and is quarantined, naming that row.
 5. Cross-table rules, against the warehouse being built: a student or school that
    is not in ``students`` or ``schools``, and an attendance or discipline row for a
    student not enrolled at that school on that date (``entry_date <= date <=
@@ -38,8 +39,15 @@ Rows refused by steps 4 and 5 are written to the quarantine with their converted
 values (``school_year`` ``2024`` for ``2023-2024``, codes in lower case), not the
 text of the file; rows refused by step 2 keep the text exactly as read.
 
-Measured on this machine (2 cores, one thread for reading) with a generated
-attendance table of ... rows: ...
+The row checks are pandera checks written with Arrow compute functions (vectorised,
+one chunk of 500,000 rows at a time); the rules between rows and tables are DuckDB
+anti-joins that write out only the rows they set aside. Measured here once (2 cores
+shared with other jobs, load average about 7) on a generated district of 1,000,000
+students, 1,000,000 enrollments and 20,000,000 attendance rows (a 680 MB CSV): the
+first ingest took 3 min 2 s (attendance 2 min 31 s) with at most 2.5 GB resident;
+running it again (every row unchanged) took 3 min 45 s and 2.9 GB. About three
+quarters of the time is reading and checking the text; CSV reading is
+single-threaded so that Arrow can number malformed rows.
 """
 
 from __future__ import annotations
@@ -97,8 +105,11 @@ PERSONAL_VALUE = "the value (withheld: personal field)"
 
 @dataclass(frozen=True)
 class TableCounts:
-    """What happened to one table's rows; ``read = loaded + unchanged +
-    quarantined + duplicates``."""
+    """What happened to one table's rows.
+
+    ``read = loaded + unchanged + quarantined + duplicates``; ``refused`` says why a
+    table was not read at all.
+    """
 
     table: str
     origin: str
@@ -332,7 +343,7 @@ def _ingest_table(
         spec.name, origin, read, loaded, unchanged, quarantined, duplicates, refusal
     )
     logger.info(
-        "table %s (%s): read %d, loaded %d, unchanged %d, quarantined %d, "
+        "table %s from %s: read %d, loaded %d, unchanged %d, quarantined %d, "
         "duplicates %d",
         spec.name,
         origin,
@@ -395,7 +406,7 @@ def validate_rows(
     except SchemaErrors as errors:
         failures = errors.failure_cases
     reasons = failure_reasons(spec, rows, failures)
-    good = text.loc[~text.index.isin(reasons.index)]
+    good = text.loc[~text.index.isin(reasons.index)] if len(reasons) else text
     accepted = pd.DataFrame(
         {
             name: parse(kind, as_arrow(good[name]), spec.codes(name)).to_pandas(

@@ -19,6 +19,7 @@ from features import (
     write_warehouse,
 )
 from features._adapters import ADAPTERS
+from features._schemas import parse
 from ontrack.config import KPI, Calendar, District, DistrictConfig, Paths
 
 SCHOOLS = (
@@ -588,3 +589,35 @@ def test_warehouse_is_readable_while_ingest_replaces_it(config, tmp_path):
     assert reader.execute("SELECT count(*) FROM attendance").fetchone() == (1,)
     reader.close()
     assert len(table_rows(config, "attendance")) == 2
+
+
+def test_text_becomes_values_only_in_the_accepted_spellings():
+    def values(kind: str, texts: list[str | None]) -> list:
+        return parse(kind, pyarrow.array(texts, pyarrow.string())).to_pylist()
+
+    assert values("boolean", ["true", "1", "yes", "y", "false", "0", "no", "n"]) == [
+        True, True, True, True, False, False, False, False,
+    ]  # fmt: skip
+    assert values("boolean", ["t", "2", None]) == [None, None, None]
+    assert values("school_year", ["2024", "2023-2024", "2024-25", "2023-2025"]) == [
+        2024, 2024, None, None,
+    ]  # fmt: skip
+    assert values("date", ["2024-02-29", "2023-02-29", "2024-3-5", "20240305"]) == [
+        dt.date(2024, 2, 29), None, None, None,
+    ]  # fmt: skip
+    assert values("integer", ["12", "12.0", "-1", "1.5", "1e3", "x"]) == [
+        12, 12, -1, None, None, None,
+    ]  # fmt: skip
+    assert values("number", ["0.5", ".5", "1e-3", "1,5", "nan"]) == [
+        0.5, 0.5, 0.001, None, None,
+    ]  # fmt: skip
+
+
+def test_header_only_and_empty_optional_tables(config, tmp_path):
+    report = ingest(config, tmp_path, attendance_csv=ATTENDANCE_HEADER, grades_csv="")
+
+    assert counts(report, "attendance") == (0, 0, 0, 0, 0)
+    assert report.tables["attendance"].refused is None
+    assert report.tables["grades"].refused == (
+        "table grades (grades.csv): the file has no header"
+    )
