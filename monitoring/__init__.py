@@ -23,7 +23,13 @@ from monitoring._disclosure_audit import (
     audit_cells,
     audit_public_rows,
 )
-from monitoring._jobs import MonitoringInputError, PublishSummary, publish_indicators
+from monitoring._jobs import (
+    DriftSummary,
+    MonitoringInputError,
+    PublishSummary,
+    monitor_drift,
+    publish_indicators,
+)
 
 __all__ = [
     "ALL",
@@ -31,12 +37,14 @@ __all__ = [
     "NOT_REPORTED",
     "CellTableError",
     "DisclosureError",
+    "DriftSummary",
     "MonitoringInputError",
     "PublishSummary",
     "PublishedDisclosureError",
     "audit_cells",
     "audit_public_rows",
     "missed_range",
+    "monitor_drift",
     "protect_cells",
     "publish_indicators",
     "rate_cutoff",

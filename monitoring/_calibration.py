@@ -80,9 +80,17 @@ def calibration_over_time(
     )
 
 
+AUC_COLUMNS = [
+    "kpi",
+    "school_year",
+    "n_students",
+    "predicted_rate",
+    "observed_rate",
+    "auc",
+]
+
+
 def auc_by_year(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """AUC per KPI and school year over every checkpoint's predictions together."""
     pooled = predictions.assign(checkpoint="all")
-    return calibration_over_time(pooled, labels)[
-        ["kpi", "school_year", "n_students", "predicted_rate", "observed_rate", "auc"]
-    ]
+    return calibration_over_time(pooled, labels)[AUC_COLUMNS]

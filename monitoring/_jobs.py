@@ -38,8 +38,12 @@ WRITTEN_BY = {
 }
 
 
-class MonitoringInputError(FileNotFoundError):
-    """An input another stage writes is missing or not in the agreed shape."""
+class MonitoringInputError(ValueError):
+    """An input another stage wrote is not in the agreed shape or lacks a year.
+
+    A missing input file raises ``FileNotFoundError`` naming the file and the
+    command that writes it.
+    """
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def publish_indicators(config: DistrictConfig) -> PublishSummary:
 
     Raises
     ------
-    MonitoringInputError
+    FileNotFoundError
         When an input file is missing.
     monitoring.DisclosureError
         When a table cannot be protected; nothing is written.
@@ -245,7 +249,7 @@ def _plain(value):
 def _read(state_dir: Path, relative: Path) -> pd.DataFrame:
     path = state_dir / relative
     if not path.is_file():
-        raise MonitoringInputError(
+        raise FileNotFoundError(
             f"no {relative.name} at {path}: run `{WRITTEN_BY[relative]}` first"
         )
     frame = pd.read_parquet(path)
@@ -313,3 +317,326 @@ def _school_names(config: DistrictConfig) -> dict[str, str]:
     return dict(
         zip(schools["school_id"].astype(str), schools["school_name"], strict=True)
     )
+
+
+# Keys and context of a student snapshot: never judged for drift, never given to
+# Evidently (student_id least of all).
+SNAPSHOT_KEYS = ("student_id", "as_of_date", "school_year", "checkpoint", "school_id")
+REPORTS_DIR = Path("reports")
+MLFLOW_EXPERIMENT = "ontrack-monitoring"
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """The verdict of one drift check and where its report went."""
+
+    as_of_date: str
+    checkpoint: str
+    reference_years: list[int]
+    n_current: int
+    n_reference: int
+    n_judged: int
+    n_drifted: int
+    drift_share: float
+    alert_share: float
+    alert: bool
+    schools_flagged: list[str]
+    schools_too_small: list[str]
+    report: Path
+    json_path: Path
+    run_id: str | None
+    seconds: float
+
+    def describe(self) -> str:
+        """A few lines for the command line; the first says whether it alerts."""
+        verdict = "ALERT" if self.alert else "no alert"
+        return "\n".join(
+            [
+                f"drift as of {self.as_of_date} (checkpoint {self.checkpoint}) "
+                f"against school year(s) {', '.join(map(str, self.reference_years))}: "
+                f"{verdict}",
+                f"  {self.n_drifted} of {self.n_judged} columns drifted "
+                f"({100 * self.drift_share:.0f}%; alert at "
+                f"{100 * self.alert_share:.0f}%); {self.n_current} students now, "
+                f"{self.n_reference} in the reference",
+                f"  schools flagged: {', '.join(self.schools_flagged) or 'none'}; "
+                f"too small to judge: {', '.join(self.schools_too_small) or 'none'}",
+                f"  report: {self.report}",
+                f"  JSON:   {self.json_path}",
+                f"  MLflow run: {self.run_id or 'not logged'} ({self.seconds:.1f} s)",
+            ]
+        )
+
+
+def monitor_drift(config: DistrictConfig) -> DriftSummary:
+    """Drift of the current scored snapshot against the training reference.
+
+    The reference is the student snapshots of the training school years (every
+    complete year but the latest, which is the holdout; the only one when there is
+    just one) at the checkpoint of the current as-of date. Features come from the
+    snapshots, scores from the scored snapshot now and from each KPI's champion on
+    the reference rows. Writes ``reports/drift.html`` and ``reports/drift.json``
+    and logs the summary to MLflow.
+    """
+    from monitoring._drift import TOO_SMALL, column_drift, school_drift
+    from monitoring._drift_report import drift_document, insert_section, summary_section
+
+    started = time.perf_counter()
+    state_dir = config.state_dir
+    scored = _read(state_dir, SCORED_SNAPSHOT)
+    as_of_date = scored["as_of_date"].max()
+    scored = scored[scored["as_of_date"] == as_of_date]
+    school_year = int(scored["school_year"].iloc[0])
+    checkpoint = reference_checkpoint(
+        pd.Timestamp(as_of_date).strftime("%m-%d"), config.calendar.checkpoints
+    )
+    snapshots = _read(state_dir, STUDENT_SNAPSHOTS)
+    labels = _read(state_dir, KPI_LABELS)
+
+    reference_years = training_years(labels, school_year)
+    month_day = _month_day(snapshots)
+    reference = snapshots[
+        snapshots["school_year"].isin(reference_years) & (month_day == checkpoint)
+    ]
+    current = snapshots[snapshots["as_of_date"] == as_of_date]
+    if reference.empty:
+        raise MonitoringInputError(
+            f"{STUDENT_SNAPSHOTS}: no snapshots at checkpoint {checkpoint} in the "
+            f"training year(s) {reference_years}; expected the training reference "
+            "(run `ontrack features` for every checkpoint)"
+        )
+    numeric, categorical = _judged_columns(snapshots)
+
+    scorers = _champions(config)
+    current = current.merge(_risk_columns(scored), on="student_id", how="left")
+    scores_note = ""
+    if scorers:
+        reference = reference.merge(
+            _risk_columns(_score(scorers, reference)), on="student_id", how="left"
+        )
+        numeric += [f"risk_{kpi}" for kpi in scorers]
+    else:
+        scores_note = "no champion model to score the reference with"
+    result = column_drift(reference, current, numeric, categorical)
+    schools = school_drift(
+        reference,
+        current,
+        numeric,
+        categorical,
+        config.monitoring.min_school_n,
+        config.monitoring.drift_alert_share,
+    )
+
+    calibration, auc = _calibration_frames(scorers, snapshots, labels, school_year)
+    alert = result.drift_share >= config.monitoring.drift_alert_share
+    context = {
+        "as_of_date": pd.Timestamp(as_of_date).date().isoformat(),
+        "checkpoint": checkpoint,
+        "school_year": school_year,
+        "reference_years": reference_years,
+        "alert_share": config.monitoring.drift_alert_share,
+        "alert": bool(alert),
+        "min_school_n": config.monitoring.min_school_n,
+        "scores_judged": bool(scorers),
+        "scores_note": scores_note,
+        "calibration_note": (
+            "Each completed year's snapshots are scored with the current champion "
+            f"model; years {reference_years} are its training years (in-sample), "
+            "later ones are out of sample."
+        ),
+    }
+    document = drift_document(result, schools, calibration, auc, context)
+
+    reports_dir = state_dir / REPORTS_DIR
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    report = reports_dir / "drift.html"
+    json_path = reports_dir / "drift.json"
+    evidently_html = reports_dir / "drift_evidently.tmp.html"
+    result.snapshot.save_html(str(evidently_html))
+    report.write_text(
+        insert_section(
+            evidently_html.read_text(encoding="utf-8"), summary_section(document)
+        ),
+        encoding="utf-8",
+    )
+    evidently_html.unlink()
+    json_path.write_text(json.dumps(document, indent=1, allow_nan=False), "utf-8")
+    run_id = _log_to_mlflow(config, document, json_path)
+
+    summary = DriftSummary(
+        as_of_date=context["as_of_date"],
+        checkpoint=checkpoint,
+        reference_years=reference_years,
+        n_current=result.n_current,
+        n_reference=result.n_reference,
+        n_judged=result.n_judged,
+        n_drifted=result.n_drifted,
+        drift_share=result.drift_share,
+        alert_share=config.monitoring.drift_alert_share,
+        alert=bool(alert),
+        schools_flagged=sorted(schools.loc[schools["flagged"], "school_id"]),
+        schools_too_small=sorted(
+            schools.loc[schools["verdict"] == TOO_SMALL, "school_id"]
+        ),
+        report=report,
+        json_path=json_path,
+        run_id=run_id,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info(
+        "drift as of %s: %d of %d columns drifted (share %.2f, alert %s), run %s, "
+        "%.1f s",
+        summary.as_of_date,
+        summary.n_drifted,
+        summary.n_judged,
+        summary.drift_share,
+        summary.alert,
+        run_id,
+        summary.seconds,
+    )
+    return summary
+
+
+def training_years(labels: pd.DataFrame, school_year: int) -> list[int]:
+    """The school years the models trained on: complete years but the latest.
+
+    A complete year is one before ``school_year`` with KPI labels. The latest is the
+    holdout, so it is left out, unless it is the only one.
+    """
+    complete = sorted(int(y) for y in labels["school_year"].unique() if y < school_year)
+    if not complete:
+        raise MonitoringInputError(
+            f"{KPI_LABELS}: no school year before {school_year} has outcomes; "
+            "expected at least one complete year to compare with"
+        )
+    return complete[:-1] or complete
+
+
+def reference_checkpoint(month_day: str, checkpoints: list[str]) -> str:
+    """The checkpoint whose reference an as-of date is compared with.
+
+    A checkpoint date is its own; an ad-hoc date takes the latest checkpoint on or
+    before it in the school year (autumn months first), or the first checkpoint
+    when it comes before all of them. With checkpoints 10-01, 12-01, 02-01 and
+    04-01, 2026-03-15 is compared with 02-01 and 2025-09-10 with 10-01.
+    """
+    if month_day in checkpoints:
+        return month_day
+
+    def order(value: str) -> tuple[int, str]:
+        return (0 if int(value[:2]) >= 8 else 1, value)
+
+    earlier = [c for c in checkpoints if order(c) <= order(month_day)]
+    return max(earlier, key=order) if earlier else min(checkpoints, key=order)
+
+
+def _month_day(snapshots: pd.DataFrame) -> pd.Series:
+    """Each snapshot's checkpoint (``MM-DD``), from its as-of date."""
+    return pd.to_datetime(snapshots["as_of_date"]).dt.strftime("%m-%d")
+
+
+def _judged_columns(snapshots: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Numeric and categorical columns of the snapshots, keys left out."""
+    numeric, categorical = [], []
+    for column in snapshots.columns:
+        if column in SNAPSHOT_KEYS:
+            continue
+        values = snapshots[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            numeric.append(column)
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        else:
+            categorical.append(column)
+    return numeric, categorical
+
+
+def _risk_columns(scored: pd.DataFrame) -> pd.DataFrame:
+    """One row per student, one ``risk_<kpi>`` column per KPI."""
+    wide = scored.pivot_table(
+        index="student_id", columns="kpi", values="risk", aggfunc="first"
+    )
+    wide.columns = [f"risk_{kpi}" for kpi in wide.columns]
+    return wide.reset_index()
+
+
+def _champions(config: DistrictConfig) -> dict:
+    """Each KPI's champion scorer, or an empty dict when none is registered."""
+    try:
+        from training import load_champions
+    except ImportError:
+        return {}
+    if not (config.mlruns_dir / "mlflow.db").is_file():
+        return {}
+    return load_champions(config)
+
+
+def _score(scorers: dict, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Risks of every snapshot row under each champion (no drivers)."""
+    parts = [scorer.score(snapshots, drivers="none") for scorer in scorers.values()]
+    columns = ["student_id", "as_of_date", "school_year", "kpi", "risk"]
+    return pd.concat([part[columns] for part in parts], ignore_index=True)
+
+
+def _calibration_frames(
+    scorers: dict, snapshots: pd.DataFrame, labels: pd.DataFrame, school_year: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predicted against observed for every completed year, by the champions."""
+    from monitoring._calibration import (
+        AUC_COLUMNS,
+        CALIBRATION_COLUMNS,
+        auc_by_year,
+        calibration_over_time,
+    )
+
+    completed = snapshots[snapshots["school_year"] < school_year]
+    if not scorers or completed.empty:
+        return pd.DataFrame(columns=CALIBRATION_COLUMNS), pd.DataFrame(
+            columns=AUC_COLUMNS
+        )
+    predictions = _score(scorers, completed)
+    predictions["checkpoint"] = _month_day(predictions)
+    return calibration_over_time(predictions, labels), auc_by_year(predictions, labels)
+
+
+def _log_to_mlflow(
+    config: DistrictConfig, document: dict, json_path: Path
+) -> str | None:
+    """One run in the monitoring experiment: metrics and the JSON summary."""
+    from mlflow.tracking import MlflowClient
+
+    config.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=config.mlflow_uri)
+    experiment = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
+    if experiment is None:
+        artifacts = (config.mlruns_dir / "artifacts" / "monitoring").resolve()
+        artifacts.mkdir(parents=True, exist_ok=True)
+        experiment_id = client.create_experiment(
+            MLFLOW_EXPERIMENT, artifact_location=artifacts.as_uri()
+        )
+    else:
+        experiment_id = experiment.experiment_id
+    run = client.create_run(experiment_id, run_name=f"drift {document['as_of_date']}")
+    run_id = run.info.run_id
+    client.log_param(run_id, "as_of_date", document["as_of_date"])
+    client.log_param(run_id, "checkpoint", document["checkpoint"])
+    client.log_param(
+        run_id, "reference_years", ",".join(map(str, document["reference_years"]))
+    )
+    client.log_param(run_id, "alert_share", document["alert_share"])
+    metrics = {
+        "drift_share": document["drift_share"],
+        "n_drifted": document["n_drifted"],
+        "n_judged": document["n_judged"],
+        "alert": float(document["alert"]),
+        "n_current": document["n_current"],
+        "n_reference": document["n_reference"],
+    }
+    for row in document["auc_by_year"]:
+        if row["auc"] is not None:
+            metrics[f"auc_{row['kpi']}_{row['school_year']}"] = row["auc"]
+    for name, value in metrics.items():
+        client.log_metric(run_id, name, float(value))
+    client.log_artifact(run_id, str(json_path))
+    client.set_terminated(run_id)
+    return run_id

@@ -246,3 +246,9 @@ def write_state(root: Path, seed: int, shift: float = 0.0, alert_share: float = 
 def synthetic_district(tmp_path_factory):
     """(config, students) of a district without drift, built once."""
     return write_state(tmp_path_factory.mktemp("district"), SEED)
+
+
+@pytest.fixture(scope="session")
+def state_writer():
+    """:func:`write_state`, for tests that need a district of their own."""
+    return write_state
