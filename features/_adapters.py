@@ -24,6 +24,9 @@ An adapter is a function ``adapter(source, mapping) -> {table: frame}``:
 - A frame may carry a ``_row`` column numbering its rows in the source (for example
   the position of the record in the XML file); without one, rows are numbered 1, 2,
   ... in frame order. The number is what the quarantine file shows.
+- It may return a ``dict`` subclass with a ``notes`` attribute (a list of
+  sentences on what it derived or approximated, as ``AdapterTables`` does): ingest
+  copies them into ``IngestReport.notes`` so that they are printed with the counts.
 - Problems with the source as a whole (unreadable file, wrong shape, bad mapping)
   raise ``features.IngestError`` (a ``ValueError``) with a message naming the file
   and what was expected, and never a student's name or birth date.

@@ -40,7 +40,8 @@ Notes
   birth sex where recorded, race/ethnicity is missing, and the English learner,
   disability and economic flags come from the student's status programs
   (bilingual/ESL, special education/504, school food service) active at any time
-  during the export's school years.
+  during the export's school years. Ingest stores a missing gender or
+  race/ethnicity as ``not_reported``, so the student is kept.
 """
 
 from __future__ import annotations
@@ -475,7 +476,8 @@ def _grades(found: EdfiRecords, mapper: _Mapper, notes: list[str]) -> list[dict]
             f"grades: {len(rows)} course marks derived as the mean of "
             f"{len(found.student_marks)} gradebook marks per student, course and "
             f"session (an average of assignments, not the final mark); credits are "
-            f"not in the gradebook and are left empty"
+            f"not in the gradebook and are left empty, so the credit ratio is "
+            f"missing"
         )
     if no_course:
         notes.append(
@@ -798,8 +800,9 @@ def _students(
         notes.append(
             f"students: {without} of {len(rows)} have no "
             f"StudentEducationOrganizationAssociation: gender from birth sex where "
-            f"recorded, race/ethnicity missing, flags from status programs active "
-            f"during the export's school years"
+            f"recorded, race/ethnicity missing (a missing one is stored as "
+            f"'not_reported'), flags from status programs active during the "
+            f"export's school years"
         )
     notes.append(
         f"students: gender known for {gender_known} of {len(rows)}, race/ethnicity "

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 import pyarrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from features._adapters import ADAPTERS
@@ -123,11 +124,17 @@ class TableCounts:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """Counts per table, the quarantine files written and the warehouse path."""
+    """Counts per table, the quarantine files written and the warehouse path.
+
+    ``notes`` are the adapter's sentences on what it derived or approximated (for
+    example enrolments derived from other records, a calendar of weekdays), empty
+    for a canonical export.
+    """
 
     warehouse: Path
     tables: dict[str, TableCounts]
     quarantine_files: dict[str, Path] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """A plain text table for the console."""
@@ -169,6 +176,9 @@ class IngestReport:
             for counts in self.tables.values()
             if counts.refused
         )
+        if self.notes:
+            lines.append("derived by the adapter (check before trusting the figures):")
+            lines.extend(f"- {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -188,7 +198,7 @@ def ingest_district(
     """
     started = time.perf_counter()
     source = Path(source)
-    sources, refusals = _find_sources(source, source_format, mapping)
+    sources, refusals, notes = _find_sources(source, source_format, mapping)
     state_dir = config.state_dir
     quarantine_dir = state_dir / QUARANTINE_FOLDER
     quarantine_dir.mkdir(parents=True, exist_ok=True)
@@ -233,13 +243,14 @@ def ingest_district(
         warehouse_path(state_dir),
         time.perf_counter() - started,
     )
-    return IngestReport(warehouse_path(state_dir), tables, written)
+    return IngestReport(warehouse_path(state_dir), tables, written, tuple(notes))
 
 
 def _find_sources(
     source: Path, source_format: str, mapping: Path | None
-) -> tuple[dict[str, TableSource], dict[str, str]]:
-    """Each table's source with its header checked, and the refused tables' reasons.
+) -> tuple[dict[str, TableSource], dict[str, str], list[str]]:
+    """Each table's source with its header checked, the refused tables' reasons and
+    the adapter's notes.
 
     Raises :class:`IngestError` when a required table is missing or refused.
     """
@@ -252,6 +263,7 @@ def _find_sources(
         raise IngestError(f"export {source} does not exist")
     sources: dict[str, TableSource] = {}
     refusals: dict[str, str] = {}
+    notes: list[str] = []
     if source_format == CANONICAL:
         if not source.is_dir():
             raise IngestError(
@@ -265,6 +277,7 @@ def _find_sources(
                 refusals[name] = str(refused)
     else:
         frames = ADAPTERS[source_format](source, mapping)
+        notes = list(getattr(frames, "notes", []))
         unknown = sorted(set(frames) - set(TABLES))
         if unknown:
             raise IngestError(
@@ -294,7 +307,7 @@ def _find_sources(
     ]
     if failed:
         raise IngestError("\n".join(failed))
-    return sources, refusals
+    return sources, refusals, notes
 
 
 def check_header(spec: TableSpec, source: TableSource) -> None:
@@ -499,21 +512,18 @@ def malformed_rows(
 
 
 def _normalised(spec: TableSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """The text to validate: normalised, empty cells filled where a column says so."""
     empty = pyarrow.nulls(len(rows), pyarrow.string())
-    return pd.DataFrame(
-        {
-            name: pd.Series(
-                pd.arrays.ArrowStringArray(
-                    normalise(
-                        kind, as_arrow(rows[name]) if name in rows else empty
-                    ).cast(pyarrow.large_string())
-                ),
-                index=rows.index,
-            )
-            for name, kind in spec.kinds.items()
-        },
-        index=rows.index,
-    )
+    columns = {}
+    for name, kind in spec.kinds.items():
+        text = normalise(kind, as_arrow(rows[name]) if name in rows else empty)
+        if (when_empty := spec.when_empty(name)) is not None:
+            text = pc.fill_null(text, when_empty)
+        columns[name] = pd.Series(
+            pd.arrays.ArrowStringArray(text.cast(pyarrow.large_string())),
+            index=rows.index,
+        )
+    return pd.DataFrame(columns, index=rows.index)
 
 
 def _rejected_table(rejected: pd.DataFrame) -> pyarrow.Table:

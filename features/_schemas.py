@@ -181,6 +181,7 @@ def _column(
     personal: bool = False,
     codes: tuple[str, ...] = (),
     extra: list[pa.Check] | None = None,
+    when_empty: str | None = None,
 ) -> pa.Column:
     checks = list(extra or [])
     if kind not in ("id", "text"):
@@ -189,7 +190,12 @@ def _column(
         checks=checks,
         nullable=not required,
         required=required,
-        metadata={"kind": kind, "personal": personal, "codes": codes},
+        metadata={
+            "kind": kind,
+            "personal": personal,
+            "codes": codes,
+            "when_empty": when_empty,
+        },
     )
 
 
@@ -203,10 +209,18 @@ def text(*, required: bool = True, personal: bool = False) -> pa.Column:
     return _column("text", "", required=required, personal=personal)
 
 
-def code(codes: tuple[str, ...], *, required: bool = True) -> pa.Column:
-    """One of a fixed set of lower-case codes; the export may use any case."""
+def code(
+    codes: tuple[str, ...], *, required: bool = True, when_empty: str | None = None
+) -> pa.Column:
+    """One of a fixed set of lower-case codes; the export may use any case.
+
+    With ``when_empty``, the column must still be in the header but an empty cell is
+    stored as that code (which is then one of the codes), so the row is kept.
+    """
+    if when_empty is not None:
+        codes = (*codes, when_empty)
     error = NOT_A_CODE.format(codes=", ".join(codes))
-    return _column("code", error, required=required, codes=codes)
+    return _column("code", error, required=required, codes=codes, when_empty=when_empty)
 
 
 def date(*, required: bool = True, personal: bool = False) -> pa.Column:
@@ -317,6 +331,10 @@ class TableSpec:
     def codes(self, name: str) -> tuple[str, ...]:
         return self.columns[name].metadata["codes"]
 
+    def when_empty(self, name: str) -> str | None:
+        """The code an empty cell of column ``name`` is stored as, if any."""
+        return self.columns[name].metadata["when_empty"]
+
     def rule_columns(self, error: str) -> tuple[str, ...]:
         """The columns a row rule with this ``error`` quotes in its reason."""
         for rule in self.row_rules:
@@ -327,6 +345,10 @@ class TableSpec:
 
 SCHOOL_LEVELS = ("elementary", "middle", "high")
 GENDERS = ("female", "male", "nonbinary")
+# What an empty gender or race/ethnicity is stored as: many exports hold no
+# demographics for some or all students, and the student is kept so that fairness
+# audits and public cells show a "not reported" group instead of losing them.
+NOT_REPORTED = "not_reported"
 RACES = (
     "hispanic",
     "white",
@@ -393,8 +415,8 @@ TABLES: dict[str, TableSpec] = {
             {
                 "student_id": identifier(),
                 "birth_date": date(personal=True),
-                "gender": code(GENDERS),
-                "race_ethnicity": code(RACES),
+                "gender": code(GENDERS, when_empty=NOT_REPORTED),
+                "race_ethnicity": code(RACES, when_empty=NOT_REPORTED),
                 "economically_disadvantaged": boolean(),
                 "english_learner": boolean(),
                 "disability": boolean(),
@@ -482,8 +504,10 @@ TABLES: dict[str, TableSpec] = {
                 "subject": code(SUBJECTS),
                 "mark": number(0, 100, required=False),
                 "letter": text(required=False),
-                "credits_attempted": number(0),
-                "credits_earned": number(0),
+                # Empty when the export records no credits (a gradebook does not):
+                # the credit ratio is then missing, never 0.
+                "credits_attempted": number(0, required=False),
+                "credits_earned": number(0, required=False),
             },
             key=("student_id", "school_id", "school_year", "term", "course_id"),
             required=False,

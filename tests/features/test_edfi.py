@@ -172,7 +172,8 @@ def test_notes_say_what_was_derived_and_what_was_left_raw(tiny):
         "1 victim or witness records not used",
         "grades: 2 course marks derived as the mean of 3 gradebook marks per "
         "student, course and session (an average of assignments, not the final "
-        "mark); credits are not in the gradebook and are left empty",
+        "mark); credits are not in the gradebook and are left empty, so the credit "
+        "ratio is missing",
         "assessments: 1 records of students not tested (ReasonNotTested) not used",
         "programs: 3 status program records (special education, English learning, "
         "free meals, homeless, migrant and the like) are not initiatives and are not "
@@ -188,8 +189,9 @@ def test_notes_say_what_was_derived_and_what_was_left_raw(tiny):
         "enrollments: 1 of 4 students have no record naming a school, so no "
         "enrolment, and are left out of snapshots",
         "students: 3 of 4 have no StudentEducationOrganizationAssociation: gender "
-        "from birth sex where recorded, race/ethnicity missing, flags from status "
-        "programs active during the export's school years",
+        "from birth sex where recorded, race/ethnicity missing (a missing one is "
+        "stored as 'not_reported'), flags from status programs active during the "
+        "export's school years",
         "students: gender known for 2 of 4, race/ethnicity for 1; English learners "
         "1, with a disability 1, economically disadvantaged 2",
         "records not used: 1 LocalEducationAgency",

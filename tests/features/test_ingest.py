@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from features import (
+    AdapterTables,
     IngestError,
     IngestReport,
     ingest_district,
@@ -290,11 +291,53 @@ def test_personal_fields_are_never_quoted_in_a_reason(config, tmp_path):
         3: "birth_date: the value (withheld: personal field) is not a date in the "
         "expected format YYYY-MM-DD; race_ethnicity: 'martian' is not a known code "
         "(expected one of: hispanic, white, black, asian, two_or_more, "
-        "american_indian, pacific_islander); economically_disadvantaged: 'maybe' is "
-        "not a boolean (expected true/false, 1/0, yes/no or y/n)"
+        "american_indian, pacific_islander, not_reported); economically_disadvantaged: "
+        "'maybe' is not a boolean (expected true/false, 1/0, yes/no or y/n)"
     }
     # The raw row stays in the internal quarantine file, under the state folder.
     assert quarantine(report, "students")[0]["birth_date"] == "05/06/2012"
+
+
+def test_empty_gender_and_race_are_kept_as_not_reported(config, tmp_path):
+    # Exports without demographics (Ed-Fi's Grand Bend sample has none) keep their
+    # students; an empty flag is still a missing required value.
+    students = STUDENTS + (
+        "00789,2012-05-06,,,no,no,no,,\n"
+        "00790,2012-05-07,NOT_REPORTED, ,no,no,no,,\n"
+        "00791,2012-05-08,male,white,,no,no,,\n"
+    )
+    report = ingest(config, tmp_path, students_csv=students)
+
+    assert counts(report, "students") == (5, 4, 0, 1, 0)
+    assert [row[:4] for row in table_rows(config, "students")[2:]] == [
+        ("00789", dt.date(2012, 5, 6), "not_reported", "not_reported"),
+        ("00790", dt.date(2012, 5, 7), "not_reported", "not_reported"),
+    ]
+    assert reasons(report, "students") == {
+        5: "economically_disadvantaged: required value is missing"
+    }
+
+
+def test_grades_without_credits_load_with_credits_missing(config, tmp_path):
+    header = (
+        "student_id,school_id,school_year,term,term_end_date,course_id,subject,mark"
+    )
+    without_columns = header + "\n00123,0001,2024,T1,2023-12-15,MATH5,math,71\n"
+    empty_cells = (
+        header
+        + ",credits_attempted,credits_earned\n"
+        + "00123,0001,2024,T1,2023-12-15,MATH5,math,71,,\n"
+        + "00123,0001,2024,T1,2023-12-15,ELA5,ela,80,1,0.5\n"
+    )
+
+    # The second export replaces the first one's MATH5 row and adds ELA5.
+    for grades, credits in (
+        (without_columns, [(None, None)]),
+        (empty_cells, [(1.0, 0.5), (None, None)]),
+    ):
+        report = ingest(config, tmp_path, grades_csv=grades)
+        assert counts(report, "grades")[3] == 0
+        assert [row[-2:] for row in table_rows(config, "grades")] == credits
 
 
 def test_a_line_with_too_many_fields_is_quarantined_with_its_number(config, tmp_path):
@@ -483,6 +526,26 @@ def test_adapter_frames_go_through_the_same_validation(config, tmp_path, monkeyp
     assert reasons(report, "attendance") == {
         17: "date: '15.03.2024' is not a date in the expected format YYYY-MM-DD"
     }
+
+
+def test_adapter_notes_are_printed_with_the_counts(config, tmp_path, monkeypatch):
+    def read_frames(source: Path, mapping: Path | None) -> AdapterTables:
+        export = write_export(tmp_path / "export")
+        frames = {
+            path.stem: pd.read_csv(path, dtype=str, keep_default_na=False)
+            for path in export.glob("*.csv")
+        }
+        return AdapterTables(frames, ["calendar derived from weekdays"])
+
+    monkeypatch.setitem(ADAPTERS, "notes-for-test", read_frames)
+    report = ingest_district(config, tmp_path, "notes-for-test")
+
+    assert report.notes == ("calendar derived from weekdays",)
+    assert report.describe().endswith(
+        "derived by the adapter (check before trusting the figures):\n"
+        "- calendar derived from weekdays"
+    )
+    assert ingest(config, tmp_path).notes == ()
 
 
 def test_unknown_format_names_the_allowed_ones(config, tmp_path):
