@@ -37,6 +37,9 @@ RACE_ETHNICITY = Literal[
 ]
 GENDER = Literal["female", "male", "nonbinary"]
 ABC_FLAGS = ("abc_attendance", "abc_behaviour", "abc_course")
+# Snapshot columns that are neither keys nor catalog features; accepted (so a
+# snapshot row can be sent as it is) and not used by the models.
+OTHER_SNAPSHOT_COLUMNS = {"marks_so_far": (0, None), "abc_any_at_risk": (0, 1)}
 # The range of each contract column (docs/CONTRACTS.md); ``None`` is unbounded.
 # A catalog feature not listed takes its range from its kind (see ``_bounds``).
 KNOWN_BOUNDS: dict[str, tuple[float | None, float | None]] = {
@@ -59,6 +62,7 @@ KNOWN_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "prior_suspensions": (0, None),
     "failing_marks": (0, None),
     "mean_core_mark": (0, 100),
+    "latest_core_mark": (0, 100),
     "credit_ratio": (0, 1),
     "prior_failures": (0, None),
     "ela_scale_z": (None, None),
@@ -78,7 +82,6 @@ KNOWN_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "disability": (0, 1),
     "english_learner": (0, 1),
     "economically_disadvantaged": (0, 1),
-    "abc_any_at_risk": (0, 1),
 }
 _KIND_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "rate": (0, 1),
@@ -148,7 +151,8 @@ def record_model(catalog: Mapping[str, Any]) -> type[BaseModel]:
     }
     for name in ABC_FLAGS:
         fields[name] = (Literal[0, 1, 2] | None, None)
-    fields["abc_any_at_risk"] = _number_field(0, 1)
+    for name, bounds in OTHER_SNAPSHOT_COLUMNS.items():
+        fields[name] = _number_field(*bounds)
     names = list(catalog)
     for name in (
         "race_ethnicity",

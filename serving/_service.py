@@ -24,6 +24,8 @@ import bentoml
 from pydantic import Field, ValidationError
 from starlette.responses import JSONResponse
 
+from features import FEATURE_CATALOG
+
 from ._app import OnTrackApp
 from ._errors import ServingFailure
 from ._middleware import FieldNamingMiddleware
@@ -45,25 +47,6 @@ _BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
 _AUTHORIZATION = "authorization"
 
 
-def _feature_catalog() -> dict[str, Any]:
-    """``features.FEATURE_CATALOG``, or the contract's columns while it is not built.
-
-    Notes
-    -----
-    The fallback lists the model inputs of docs/CONTRACTS.md with no domain or
-    template; it only shapes the request schema and goes once ``features``
-    publishes its catalog.
-    """
-    import features
-
-    from ._schemas import KNOWN_BOUNDS
-
-    catalog = getattr(features, "FEATURE_CATALOG", None)
-    if catalog:
-        return dict(catalog)
-    return {name: {} for name in KNOWN_BOUNDS}
-
-
 def _load_champions(config):
     """Each KPI's champion scorer, predicting on one thread per request.
 
@@ -75,7 +58,7 @@ def _load_champions(config):
     return load_champions(config, n_jobs=1)
 
 
-StudentRecord = record_model(_feature_catalog())
+StudentRecord = record_model(FEATURE_CATALOG)
 Records = Annotated[
     list[StudentRecord],  # type: ignore[valid-type]
     Field(min_length=1, max_length=MAX_RECORDS),

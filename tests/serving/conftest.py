@@ -178,3 +178,44 @@ def audit_lines(config: DistrictConfig) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def trained_district(tmp_path_factory) -> DistrictConfig:
+    """A small demo district run through the real chain: champions and scores.
+
+    Two KPIs keep the session short; 300 students in 3 schools over 2 school years
+    (trained on the first, evaluated on the second, scored at its last checkpoint).
+    """
+    from features import build_snapshots, generate_demo_district, ingest_district
+    from training import score_students, train_models
+
+    root = tmp_path_factory.mktemp("trained")
+    config = district_config(root)
+    config = config.model_copy(update={"kpis": config.kpis[:2]})
+    with warnings.catch_warnings():
+        # The chain only builds this fixture; its own warnings (MLflow's and
+        # SQLAlchemy's deprecations while logging models) are the business of the
+        # packages' own tests, which run it under the strict filters.
+        warnings.simplefilter("ignore")
+        generate_demo_district(root / "export", n_students=300, n_schools=3, n_years=2)
+        ingest_district(config, root / "export")
+        build_snapshots(config)
+        train_models(config)
+        score_students(config)
+    return config
+
+
+def snapshot_records(config: DistrictConfig, n: int | None = None) -> list[dict]:
+    """Student snapshot rows at the scored date, as a client would send them."""
+    scored = pd.read_parquet(config.state_dir / "scores" / "scored_snapshot.parquet")
+    snapshots = pd.read_parquet(
+        config.state_dir / "snapshots" / "student_snapshots.parquet"
+    )
+    latest = pd.to_datetime(scored["as_of_date"]).max()
+    rows = snapshots[pd.to_datetime(snapshots["as_of_date"]) == latest]
+    rows = rows.sort_values("student_id").head(n)
+    records = json.loads(rows.to_json(orient="records", date_format="iso"))
+    for record in records:
+        record["as_of_date"] = record["as_of_date"][:10]
+    return records
