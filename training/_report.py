@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import math
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -231,8 +232,21 @@ def _domain_drivers(result: KpiResult):
     return figure
 
 
+def _import_shap():
+    """shap, imported without the warnings its import raises.
+
+    shap 0.51 calls matplotlib's ``Colormap.set_bad`` at import, which matplotlib
+    marks as a pending deprecation: shap's to update, and harmless to the plot.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        import shap
+    return shap
+
+
 def _beeswarm(result: KpiResult):
-    import shap
+    shap = _import_shap()
 
     names = result.spec.features
     explanation = shap.Explanation(

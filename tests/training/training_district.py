@@ -29,12 +29,19 @@ PROTECTED = (
 SEED = 42
 
 
-def make_config(folder: Path, kpis: tuple[str, ...] | None = None) -> DistrictConfig:
-    """The demo config with its state and MLflow store inside ``folder``."""
+def make_config(
+    folder: Path, kpis: tuple[str, ...] | None = None, mlruns_dir: Path | None = None
+) -> DistrictConfig:
+    """The demo config with its state (and MLflow store, by default) in ``folder``.
+
+    A new MLflow sqlite store costs about 6 s of CPU to create (its migrations), so
+    tests share one through ``mlruns_dir`` where they can.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    mlruns = mlruns_dir or folder / "mlruns"
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     text = text.replace('state_dir = "../state"', 'state_dir = "state"')
-    text = text.replace('mlruns_dir = "../mlruns"', 'mlruns_dir = "mlruns"')
+    text = text.replace('mlruns_dir = "../mlruns"', f'mlruns_dir = "{mlruns}"')
     path = folder / "district.toml"
     path.write_text(text, encoding="utf-8")
     config = load_config(path)
