@@ -1,0 +1,232 @@
+"""Every kind of bad input gets a 4xx whose first line names the field; never a 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from conftest import LEADER, LIBRARY_WARNINGS, district_config, serve_in_process
+
+pytestmark = LIBRARY_WARNINGS
+
+DATE = "2025-02-01"
+
+
+@pytest.fixture(scope="module")
+def district(scored_state):
+    # A small per-call limit, to test the config's limit without 10,000 records.
+    return district_config(scored_state, max_records=3)
+
+
+@pytest.fixture(scope="module")
+def client(district):
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        serve_in_process(district, patch) as client,
+    ):
+        yield client
+
+
+def _score(client, body) -> tuple[int, dict]:
+    if isinstance(body, str | bytes):
+        response = client.post(
+            "/score",
+            content=body,
+            headers={**LEADER, "content-type": "application/json"},
+        )
+    else:
+        response = client.post("/score", json=body, headers=LEADER)
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        (
+            {"as_of_date": DATE, "attendance_rate": "high"},
+            "records.0.attendance_rate: Input should be a valid number",
+        ),
+        (
+            {"as_of_date": DATE, "attendance_rate": "0.9"},
+            "records.0.attendance_rate: Input should be a valid number",
+        ),
+        (
+            {"as_of_date": DATE, "in_tutoring": True},
+            "records.0.in_tutoring: Input should be a valid number",
+        ),
+        (
+            {"as_of_date": DATE, "attendance_rate": 1.7},
+            "records.0.attendance_rate: Input should be less than or equal to 1",
+        ),
+        (
+            {"as_of_date": DATE, "incidents": -1},
+            "records.0.incidents: Input should be greater than or equal to 0",
+        ),
+        (
+            {"as_of_date": DATE, "grade": 13},
+            "records.0.grade: Input should be less than or equal to 12",
+        ),
+        (
+            {"as_of_date": DATE, "first_name": "Alice"},
+            "records.0.first_name: unknown field; the record takes only snapshot "
+            "columns",
+        ),
+        ({"attendance_rate": 0.9}, "records.0.as_of_date: Field required"),
+        (
+            {"as_of_date": None},
+            "records.0.as_of_date: Input should be a valid date",
+        ),
+        (
+            {"as_of_date": "2025-02-30"},
+            "records.0.as_of_date: Input should be a valid date in the format "
+            "YYYY-MM-DD, day value is outside expected range",
+        ),
+        (
+            {"as_of_date": DATE, "gender": "unknown"},
+            "records.0.gender: Input should be 'female', 'male' or 'nonbinary'",
+        ),
+        (
+            {"as_of_date": DATE, "school_id": 1},
+            "records.0.school_id: Input should be a valid string",
+        ),
+        (
+            {"as_of_date": DATE, "checkpoint": "October"},
+            "records.0.checkpoint: String should match pattern '^\\d{2}-\\d{2}$'",
+        ),
+    ],
+)
+def test_a_bad_field_is_a_400_naming_it(client, record, error):
+    status, body = _score(client, {"records": [record]})
+    assert status == 400
+    assert body["error"] == error
+    assert body["detail"][0]["loc"] == error.split(":")[0].split(".")[:1] + [
+        int(part) if part.isdigit() else part
+        for part in error.split(":")[0].split(".")[1:]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            '{"records": [{"as_of_date": "2025-02-01", "attendance_rate": NaN}]}',
+            "records.0.attendance_rate: Input should be a finite number",
+        ),
+        (
+            '{"records": [{"as_of_date": "2025-02-01", "tardies": Infinity}]}',
+            "records.0.tardies: Input should be a finite number",
+        ),
+        ('{"records": null}', "records: Input should be a valid array"),
+        ('{"records": [null]}', "records.0: Input should be an object"),
+        ("{}", "records: Field required"),
+        ("[]", "Input should be an object"),
+        (
+            '{"records": []}',
+            "records: List should have at least 1 item after validation, not 0",
+        ),
+        (
+            '{"records": [{"as_of_date": "2025-02-01",',
+            "the body is not valid JSON: Invalid JSON: EOF while parsing a value at "
+            "line 1 column 41",
+        ),
+        (
+            b'{"records": [{"as_of_date": "2025-02-01", "\xff": 1}]}',
+            "the body is not valid JSON: Invalid JSON: invalid unicode code point "
+            "at line 1 column 44",
+        ),
+    ],
+)
+def test_malformed_json_nan_and_null_are_400_naming_the_field(client, text, error):
+    status, body = _score(client, text)
+    assert status == 400
+    assert body["error"] == error
+
+
+def test_more_records_than_the_config_allows_is_a_400(client):
+    records = [{"as_of_date": DATE}] * 4
+    status, body = _score(client, {"records": records})
+    assert status == 400
+    assert body["error"] == (
+        "records: 4 records sent; at most 3 per call ([serving] max_records)"
+    )
+
+
+def test_more_than_ten_thousand_records_is_refused_before_scoring(client):
+    text = '{"records": [' + ",".join(['{"as_of_date": "2025-02-01"}'] * 10_001) + "]}"
+    status, body = _score(client, text)
+    assert status == 400
+    assert body["error"] == (
+        "records: List should have at most 10000 items after validation, not 10001"
+    )
+
+
+def test_many_problems_are_listed_five_at_a_time(client):
+    records = [{"as_of_date": DATE, "attendance_rate": 2.0 + i} for i in range(3)]
+    records[0]["incidents"] = -1
+    records[1]["foo"] = 1
+    records[2]["bar"] = 1
+    records[2]["tardies"] = "x"
+    status, body = _score(client, {"records": records})
+    assert status == 400
+    assert len(body["detail"]) == 7
+    assert body["error"].endswith("; and 2 more")
+    assert body["error"].count(": ") == 5
+
+
+def test_a_refused_input_is_logged_as_one_line_without_values(client, caplog):
+    caplog.set_level(logging.INFO)
+    status, _ = _score(
+        client, {"records": [{"as_of_date": DATE, "first_name": "Alice"}]}
+    )
+    assert status == 400
+    refusals = [
+        record
+        for record in caplog.records
+        if record.name == "bentoml._internal.server.http_app"
+    ]
+    assert [(r.levelname, r.getMessage()) for r in refusals] == [
+        (
+            "WARNING",
+            "refused invalid input on /score: 1 error(s) at records.0.first_name",
+        )
+    ]
+    assert refusals[0].exc_info is None
+    assert "Alice" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        ("/explain", {"record": None}, "record: Input should be an object"),
+        (
+            "/explain",
+            {"record": {"as_of_date": DATE, "credit_ratio": 1.5}},
+            "record.credit_ratio: Input should be less than or equal to 1",
+        ),
+        (
+            "/explain",
+            {"record": {"as_of_date": DATE}, "kpi": ""},
+            ("kpi: String should have at least 1 character"),
+        ),
+        (
+            "/at_risk",
+            {"school_id": None, "kpi": "x"},
+            ("school_id: Input should be a valid string"),
+        ),
+        (
+            "/at_risk",
+            {"school_id": "0001", "kpi": "x", "top_k": 1.5},
+            (
+                "top_k: Input should be a valid integer, got a number with a "
+                "fractional part"
+            ),
+        ),
+        ("/school_risk", {"school_id": 7}, "school_id: Input should be a valid string"),
+    ],
+)
+def test_other_endpoints_name_the_field_too(client, path, body, error):
+    response = client.post(path, json=body, headers=LEADER)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+    json.loads(response.text)
