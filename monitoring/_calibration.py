@@ -75,8 +75,15 @@ def calibration_over_time(
             }
         )
     calibration = pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
-    return calibration.sort_values(["kpi", "school_year"], kind="stable").reset_index(
-        drop=True
+    # Checkpoints in school-year order: autumn months (August on) before spring.
+    in_spring = calibration["checkpoint"].map(
+        lambda c: c[:2].isdigit() and c[:2] < "08"
+    )
+    return (
+        calibration.assign(_spring=in_spring)
+        .sort_values(["kpi", "school_year", "_spring", "checkpoint"], kind="stable")
+        .drop(columns="_spring")
+        .reset_index(drop=True)
     )
 
 

@@ -198,7 +198,9 @@ def _recoverable_positions(cells: pd.DataFrame) -> list[int]:
     ranges = audit_cells(cells)
     if ranges.empty:
         return []
-    hidden = np.flatnonzero(cells["disclosure"].isin(HIDDEN).to_numpy())
+    hidden = np.flatnonzero(
+        (cells["disclosure"].isin(HIDDEN) & (cells["n_size"] > 0)).to_numpy()
+    )
     return [int(p) for p in hidden[ranges["recoverable"].to_numpy(dtype=bool)]]
 
 

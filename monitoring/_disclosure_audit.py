@@ -69,7 +69,10 @@ def audit_cells(cells: pd.DataFrame, exact_ranges: bool = False) -> pd.DataFrame
         extremes seen, which lie inside them) and ``recoverable`` (only one count
         is feasible). Empty when the table publishes no counts at all.
     """
-    hidden = np.flatnonzero(cells["disclosure"].isin(HIDDEN).to_numpy())
+    # A cell with no students holds nothing to protect: its count is 0 to anyone.
+    hidden = np.flatnonzero(
+        (cells["disclosure"].isin(HIDDEN) & (cells["n_size"] > 0)).to_numpy()
+    )
     columns = [
         "school_id",
         "dimension",
@@ -285,7 +288,8 @@ def audit_public_rows(
     spec = MEASURE_COLUMNS[measure]
     keys = pd.MultiIndex.from_frame(cells[["school_id", "dimension", "group"]])
     rows = public.set_index(["school_id", "dimension", "group"]).reindex(keys)
-    status = rows[spec["status"]].to_numpy()
+    # A cell with no public row at all is as unknown to a reader as a suppressed one.
+    status = rows[spec["status"]].fillna("suppressed").to_numpy()
     for field_set, state in (
         ("suppressed_empty", "suppressed"),
         ("range_empty", "range"),

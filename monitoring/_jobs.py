@@ -247,12 +247,15 @@ def _plain(value):
 
 
 def _read(state_dir: Path, relative: Path) -> pd.DataFrame:
+    """One input table, with ``as_of_date`` as a timestamp whatever it was stored as."""
     path = state_dir / relative
     if not path.is_file():
         raise FileNotFoundError(
             f"no {relative.name} at {path}: run `{WRITTEN_BY[relative]}` first"
         )
     frame = pd.read_parquet(path)
+    if "as_of_date" in frame.columns:
+        frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
     logger.debug("read %s: %d rows", path, len(frame))
     return frame
 
@@ -288,15 +291,21 @@ def _last_year_students(
     school_year: int,
     dimensions: list[str],
 ) -> pd.DataFrame | None:
-    """Last year's labelled students with their protected attributes, or None."""
+    """Last year's labelled students with their protected attributes, or None.
+
+    Attributes come from the student's latest snapshot of that year, or, for a
+    student labelled without one (enrolled only between checkpoints), from their
+    latest snapshot of any year.
+    """
     year = labels[(labels["kpi"] == kpi) & (labels["school_year"] == school_year)]
     year = year[year["missed"].notna()]
     if year.empty:
         return None
-    that_year = snapshots[snapshots["school_year"] == school_year]
+    ordered = snapshots.sort_values("as_of_date")
+    that_year = ordered[ordered["school_year"] == school_year]
     attributes = (
-        that_year.sort_values("as_of_date")
-        .drop_duplicates("student_id", keep="last")
+        pd.concat([that_year.iloc[::-1], ordered.iloc[::-1]])
+        .drop_duplicates("student_id", keep="first")
         .set_index("student_id")
     )
     return year[["student_id", "school_id", "missed"]].join(
@@ -393,12 +402,17 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
     snapshots = _read(state_dir, STUDENT_SNAPSHOTS)
     labels = _read(state_dir, KPI_LABELS)
 
-    reference_years = training_years(labels, school_year)
+    reference_years = training_years(labels)
     month_day = _month_day(snapshots)
     reference = snapshots[
         snapshots["school_year"].isin(reference_years) & (month_day == checkpoint)
     ]
     current = snapshots[snapshots["as_of_date"] == as_of_date]
+    if current.empty:
+        raise MonitoringInputError(
+            f"{STUDENT_SNAPSHOTS}: no snapshot rows as of {as_of_date:%Y-%m-%d}, the "
+            "date of the scored snapshot; expected the features of the scored students"
+        )
     if reference.empty:
         raise MonitoringInputError(
             f"{STUDENT_SNAPSHOTS}: no snapshots at checkpoint {checkpoint} in the "
@@ -427,7 +441,7 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
         config.monitoring.drift_alert_share,
     )
 
-    calibration, auc = _calibration_frames(scorers, snapshots, labels, school_year)
+    calibration, auc = _calibration_frames(scorers, snapshots, labels)
     alert = result.drift_share >= config.monitoring.drift_alert_share
     context = {
         "as_of_date": pd.Timestamp(as_of_date).date().isoformat(),
@@ -497,17 +511,18 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
     return summary
 
 
-def training_years(labels: pd.DataFrame, school_year: int) -> list[int]:
-    """The school years the models trained on: complete years but the latest.
+def training_years(labels: pd.DataFrame) -> list[int]:
+    """The school years the models trained on: every labelled year but the latest.
 
-    A complete year is one before ``school_year`` with KPI labels. The latest is the
-    holdout, so it is left out, unless it is the only one.
+    The latest school year with KPI labels is the training stage's holdout, so it
+    is left out, unless it is the only one (then the models trained on part of it).
+    With labels for 2023, 2024 and 2025 the training years are 2023 and 2024.
     """
-    complete = sorted(int(y) for y in labels["school_year"].unique() if y < school_year)
+    complete = sorted(int(year) for year in labels["school_year"].unique())
     if not complete:
         raise MonitoringInputError(
-            f"{KPI_LABELS}: no school year before {school_year} has outcomes; "
-            "expected at least one complete year to compare with"
+            f"{KPI_LABELS}: no school year has outcomes; expected at least one "
+            "complete year to compare with"
         )
     return complete[:-1] or complete
 
@@ -579,9 +594,9 @@ def _score(scorers: dict, snapshots: pd.DataFrame) -> pd.DataFrame:
 
 
 def _calibration_frames(
-    scorers: dict, snapshots: pd.DataFrame, labels: pd.DataFrame, school_year: int
+    scorers: dict, snapshots: pd.DataFrame, labels: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predicted against observed for every completed year, by the champions."""
+    """Predicted against observed for every year with outcomes, by the champions."""
     from monitoring._calibration import (
         AUC_COLUMNS,
         CALIBRATION_COLUMNS,
@@ -589,7 +604,7 @@ def _calibration_frames(
         calibration_over_time,
     )
 
-    completed = snapshots[snapshots["school_year"] < school_year]
+    completed = snapshots[snapshots["school_year"].isin(labels["school_year"].unique())]
     if not scorers or completed.empty:
         return pd.DataFrame(columns=CALIBRATION_COLUMNS), pd.DataFrame(
             columns=AUC_COLUMNS

@@ -82,7 +82,7 @@ def _school_chart(rows: pd.DataFrame, label: str) -> Chart:
     alt = (
         f"Bar chart of the projected year-end rate of students "
         f"'{label.lower()}' for {len(plotted)} schools, with each school's target "
-        f"marked; {on_track} of them are projected at or below their target."
+        f"marked. Projected at or below target: {on_track} of {len(plotted)}."
     )
     if len(plotted) < len(schools):
         hidden = len(schools) - len(plotted)

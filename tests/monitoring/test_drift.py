@@ -114,13 +114,13 @@ def test_small_schools_and_schools_without_reference_are_not_flagged():
     assert not schools.loc[["0002", "0009"], "flagged"].any()
 
 
-def test_training_years_leave_out_the_latest_complete_year():
-    labels = pd.DataFrame({"school_year": [2023, 2024, 2025, 2026]})
+def test_training_years_leave_out_the_latest_labelled_year():
+    labels = pd.DataFrame({"school_year": [2023, 2024, 2025, 2025]})
 
-    assert training_years(labels, 2026) == [2023, 2024]
-    assert training_years(labels[labels["school_year"] == 2025], 2026) == [2025]
-    with pytest.raises(ValueError, match="no school year before 2023 has outcomes"):
-        training_years(labels, 2023)
+    assert training_years(labels) == [2023, 2024]
+    assert training_years(labels[labels["school_year"] == 2025]) == [2025]
+    with pytest.raises(ValueError, match="no school year has outcomes"):
+        training_years(labels.iloc[0:0])
 
 
 def test_reference_checkpoint_of_checkpoint_and_ad_hoc_dates():
