@@ -25,6 +25,10 @@ Tier = Literal["high", "moderate", "low"]
 # At most this many records per call whatever the config says: a request body stays
 # under about 10 MB, and one call cannot hold the worker for long.
 MAX_RECORDS = 10_000
+# Dates a snapshot can have; far-off dates (year 1 or 9999) are refused as input
+# errors rather than overflowing date arithmetic downstream.
+EARLIEST_DATE = dt.date(1990, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
 
 RACE_ETHNICITY = Literal[
     "hispanic",
@@ -137,10 +141,15 @@ def record_model(catalog: Mapping[str, Any]) -> type[BaseModel]:
         "school_id": (_Id | None, None),
         "as_of_date": (
             dt.date,
-            Field(description="Events strictly before this date are counted."),
+            Field(
+                ge=EARLIEST_DATE,
+                le=LATEST_DATE,
+                description="Events strictly before this date are counted.",
+            ),
         ),
         "school_year": (
-            Annotated[int, Field(ge=1900, le=2200)] | None,
+            Annotated[int, Field(ge=EARLIEST_DATE.year, le=LATEST_DATE.year + 1)]
+            | None,
             Field(None, description="Spring year; derived from as_of_date if absent."),
         ),
         "checkpoint": (
