@@ -62,6 +62,23 @@ def test_shift_drifts_and_the_same_distribution_does_not(n):
     assert shifted.drift_share == 0.8
 
 
+@pytest.mark.parametrize("n", [600, 1500])
+def test_direct_stattests_agree_with_the_report(n):
+    reference = _students(n, seed=1)
+    for current in (_students(n, seed=2), _students(n, seed=3, shift=0.1)):
+        report = column_drift(reference, current, NUMERIC, CATEGORICAL)
+        direct = column_drift(reference, current, NUMERIC, CATEGORICAL, for_html=False)
+
+        assert direct.snapshot is None
+        assert direct.columns["verdict"].tolist() == report.columns["verdict"].tolist()
+        assert direct.columns["score"].tolist() == pytest.approx(
+            report.columns["score"].tolist()
+        )
+        assert (
+            direct.columns["threshold"].tolist() == report.columns["threshold"].tolist()
+        )
+
+
 @pytest.mark.slow
 def test_empty_constant_new_category_and_missing_columns_are_handled():
     reference = _students(400, seed=4).assign(
