@@ -23,8 +23,9 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from features._calendar import school_year_of
+from features._calendar import school_year_of, year_first_day
 from features._enrolment import enrolled_days
+from features._joins import attach
 
 ABSENCE_CATEGORIES = ("excused", "unexcused")
 
@@ -149,6 +150,41 @@ def attendance_indicators(
         longest_absence_streak=ibis.coalesce(streaks.longest_absence_streak, 0),
     )
     return _rates(joined)
+
+
+def year_attendance(
+    stays: ir.Table,
+    day_index: ir.Table,
+    absences: ir.Table,
+    school_year_start: str,
+) -> ir.Table:
+    """Days enrolled and absent of each student and whole school year.
+
+    Returns ``student_id``, ``school_year``, ``days_enrolled``, ``days_absent`` and
+    ``attendance_rate`` for every student and year with a stay.
+    """
+    years = stays.select("student_id", "school_year").distinct()
+    periods = years.mutate(
+        as_of_date=year_first_day(years.school_year + 1, school_year_start),
+        recent_from=ibis.null("date"),
+    )
+    days = enrolled_days(periods, stays, day_index)
+    counted = absences.filter(absences.counted)
+    absent = counted.group_by("student_id", "school_year").agg(
+        days_absent=counted.missed.sum()
+    )
+    keyed = periods.select("student_id", "school_year", "as_of_date")
+    totals = attach(keyed, days, ["student_id", "as_of_date"])
+    totals = attach(totals, absent, ["student_id", "school_year"])
+    days_enrolled = ibis.coalesce(totals.days_enrolled, 0)
+    days_absent = ibis.coalesce(totals.days_absent, 0.0)
+    return totals.select(
+        "student_id",
+        "school_year",
+        days_enrolled=days_enrolled.cast("float64"),
+        days_absent=days_absent,
+        attendance_rate=_present_share(days_absent, days_enrolled),
+    )
 
 
 def _longest_streaks(counted: ir.Table, student_periods: ir.Table) -> ir.Table:

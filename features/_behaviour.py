@@ -70,3 +70,20 @@ def behaviour_indicators(
             )
         },
     )
+
+
+def year_behaviour(discipline: ir.Table, school_year_start: str) -> ir.Table:
+    """Incidents and suspensions of each student and whole school year.
+
+    Returns ``student_id``, ``school_year``, ``incidents`` and ``suspensions`` (in-
+    and out-of-school suspensions and expulsions) for students with an incident.
+    """
+    incidents = discipline.mutate(
+        school_year=school_year_of(discipline.date, school_year_start)
+    )
+    return incidents.group_by("student_id", "school_year").agg(
+        incidents=incidents.count().cast("float64"),
+        suspensions=incidents.count(
+            where=incidents.action.isin(SUSPENSION_ACTIONS)
+        ).cast("float64"),
+    )

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import ibis
 import ibis.expr.types as ir
 
+from features._calendar import year_first_day
+
 
 def course_indicators(
     student_periods: ir.Table,
@@ -48,17 +50,27 @@ def course_indicators(
             grades.subject.isin(list(core_subjects)), grades.mark, ibis.null("float64")
         ),
     )
-    latest_term = before.term_end_date.max(where=before.core_mark.notnull()).over(
-        group_by=["student_id", "as_of_date"]
-    )
-    before = before.mutate(in_latest_term=before.term_end_date == latest_term)
-    marks = before.group_by("student_id", "as_of_date").agg(
-        failing_marks=before.count(where=before.mark < failing_mark),
-        mean_core_mark=before.core_mark.mean(),
+    # Per term first, then per student: the most recent term's lowest core mark is
+    # an arg-max over terms rather than a window over every mark.
+    per_term = before.group_by("student_id", "as_of_date", "term_end_date").agg(
+        failing=before.count(where=before.mark < failing_mark),
+        core_total=before.core_mark.sum(),
+        core_count=before.core_mark.count(),
+        core_lowest=before.core_mark.min(),
         credits_earned=before.credits_earned.sum(),
         credits_attempted=before.credits_attempted.sum(),
         marks=before.mark.count(),
-        latest_core_mark=before.core_mark.min(where=before.in_latest_term),
+    )
+    marks = per_term.group_by("student_id", "as_of_date").agg(
+        failing_marks=per_term.failing.sum(),
+        core_total=per_term.core_total.sum(),
+        core_count=per_term.core_count.sum(),
+        credits_earned=per_term.credits_earned.sum(),
+        credits_attempted=per_term.credits_attempted.sum(),
+        marks=per_term.marks.sum(),
+        latest_core_mark=per_term.core_lowest.argmax(
+            per_term.term_end_date, where=per_term.core_lowest.notnull()
+        ),
     )
     periods = student_periods.select("student_id", "as_of_date")
     joined = periods.left_join(marks, ["student_id", "as_of_date"])
@@ -66,7 +78,11 @@ def course_indicators(
         periods.student_id,
         periods.as_of_date,
         failing_marks=ibis.coalesce(marks.failing_marks, 0).cast("float64"),
-        mean_core_mark=marks.mean_core_mark,
+        mean_core_mark=ibis.ifelse(
+            marks.core_count > 0,
+            marks.core_total / marks.core_count,
+            ibis.null("float64"),
+        ),
         credit_ratio=ibis.ifelse(
             marks.credits_attempted > 0,
             marks.credits_earned / marks.credits_attempted,
@@ -74,6 +90,22 @@ def course_indicators(
         ),
         marks=ibis.coalesce(marks.marks, 0),
         latest_core_mark=marks.latest_core_mark,
+    )
+
+
+def year_failures(
+    grades: ir.Table, failing_mark: float, school_year_start: str
+) -> ir.Table:
+    """Failing term marks of each student and whole school year.
+
+    Returns ``student_id``, ``school_year`` and ``failing_marks`` for every student
+    and year with a grade row. A term that ends after its school year is left out.
+    """
+    in_year = grades.filter(
+        grades.term_end_date < year_first_day(grades.school_year + 1, school_year_start)
+    )
+    return in_year.group_by("student_id", "school_year").agg(
+        failing_marks=in_year.count(where=in_year.mark < failing_mark).cast("float64")
     )
 
 

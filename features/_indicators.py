@@ -26,17 +26,20 @@ import ibis.expr.types as ir
 
 from features._abc_flags import ABC_COLUMNS, abc_flags
 from features._assessments import assessment_indicators
-from features._attendance import absence_days, attendance_indicators
-from features._behaviour import behaviour_indicators
+from features._attendance import (
+    absence_days,
+    attendance_indicators,
+    year_attendance,
+)
+from features._behaviour import behaviour_indicators, year_behaviour
 from features._calendar import (
     as_of_frame,
     as_of_table,
     first_day_of_year,
     instructional_day_index,
-    year_first_day,
 )
 from features._catalog import FEATURE_CATALOG
-from features._courses import course_indicators
+from features._courses import course_indicators, year_failures
 from features._enrolment import (
     enrolled_on,
     enrolment_stays,
@@ -104,7 +107,12 @@ def _sources(
     school_years: Iterable[int],
     config: DistrictConfig,
     stage: Stage,
+    until: dt.date | None = None,
 ) -> _Sources:
+    """Stays, the day index and the absence days of ``school_years``.
+
+    ``until`` (exclusive) drops the attendance rows no snapshot will read.
+    """
     missing = [name for name in WAREHOUSE_TABLES if name not in tables]
     if missing:
         raise KeyError(f"warehouse tables missing: {', '.join(missing)}")
@@ -114,9 +122,10 @@ def _sources(
     enrollments = tables["enrollments"]
     enrollments = enrollments.filter(enrollments.school_year.isin(years))
     attendance = tables["attendance"]
+    end = first_day_of_year(years[-1] + 1, start)
     attendance = attendance.filter(
         attendance.date >= first_day_of_year(years[0], start),
-        attendance.date < first_day_of_year(years[-1] + 1, start),
+        attendance.date < (min(until, end) if until else end),
     )
     stays = stage("stays", enrolment_stays(enrollments, start))
     day_index = stage(
@@ -184,7 +193,9 @@ def student_snapshots(
     if as_of.empty:
         raise ValueError("student_snapshots: as_of_dates is empty; give at least one")
     years = sorted(set(as_of.school_year))
-    sources = _sources(tables, [years[0] - 1, *years], config, stage)
+    sources = _sources(
+        tables, [years[0] - 1, *years], config, stage, until=max(as_of.as_of_date)
+    )
     as_of_dates_table = as_of_table(as_of)
     spine = stage("spine", enrolled_on(sources.stays, as_of_dates_table))
     this_year = _this_year(spine, sources, as_of_dates_table, config)
@@ -235,83 +246,48 @@ def _this_year(
 def _last_year(spine: ir.Table, sources: _Sources, config: DistrictConfig) -> ir.Table:
     """The previous school year's totals, keyed by the as-of date they serve.
 
+    The whole previous year ended before the as-of date's school year began.
     Students without a stay in the previous year get no row (null indicators).
     """
-    wanted = spine.select(
-        "student_id",
-        "as_of_date",
-        prior_year=spine.school_year - 1,
-        # The whole previous year, up to the first day of this one (exclusive).
-        year_end=year_first_day(spine.school_year, sources.school_year_start),
+    failing_mark, _ = course_failure_rule(config)
+    tables, stage = sources.tables, sources.stage
+    attendance = stage(
+        "year_attendance",
+        year_attendance(
+            sources.stays,
+            sources.day_index,
+            sources.absences,
+            sources.school_year_start,
+        ),
     )
-    enrolled = sources.stays.select("student_id", "school_year").distinct()
-    periods = (
-        wanted.join(
-            enrolled,
-            [
-                wanted.student_id == enrolled.student_id,
-                wanted.prior_year == enrolled.school_year,
-            ],
-        )
-        .select(
-            wanted.student_id,
-            school_year=wanted.prior_year,
-            as_of_date=wanted.year_end,
-            recent_from=ibis.null("date"),
-        )
-        .distinct()
+    behaviour = stage(
+        "year_behaviour",
+        year_behaviour(tables["discipline"], sources.school_year_start),
     )
-    periods = sources.stage("last_year_periods", periods)
-    totals = _year_totals(periods, sources, config)
+    failures = stage(
+        "year_failures",
+        year_failures(tables["grades"], failing_mark, sources.school_year_start),
+    )
+    year_keys = ["student_id", "school_year"]
+    totals = attach(attach(attendance, behaviour, year_keys), failures, year_keys)
+    wanted = spine.select("student_id", "as_of_date", prior_year=spine.school_year - 1)
     joined = wanted.join(
         totals,
-        [wanted.student_id == totals.student_id, wanted.year_end == totals.as_of_date],
+        [
+            wanted.student_id == totals.student_id,
+            wanted.prior_year == totals.school_year,
+        ],
     )
     return joined.select(
         wanted.student_id,
         wanted.as_of_date,
-        *[totals[column] for column in totals.columns[2:]],
-    )
-
-
-def _year_totals(
-    periods: ir.Table, sources: _Sources, config: DistrictConfig
-) -> ir.Table:
-    """Attendance, behaviour and failures of whole school years of students."""
-    periods = periods.select("student_id", "school_year", "as_of_date", "recent_from")
-    failing_mark, core_subjects = course_failure_rule(config)
-    stage = sources.stage
-    attendance = stage(
-        "last_year_attendance",
-        attendance_indicators(
-            periods, sources.stays, sources.day_index, sources.absences
-        ),
-    )
-    behaviour = stage(
-        "last_year_behaviour",
-        behaviour_indicators(
-            periods, sources.tables["discipline"], sources.school_year_start
-        ),
-    )
-    courses = stage(
-        "last_year_courses",
-        course_indicators(
-            periods, sources.tables["grades"], failing_mark, core_subjects
-        ),
-    )
-    totals = attach(attach(attendance, behaviour, KEYS), courses, KEYS)
-    enrolled = periods.select(*KEYS)
-    kept = attach(enrolled, totals, KEYS)
-    return kept.select(
-        "student_id",
-        "as_of_date",
-        prior_attendance_rate=kept.attendance_rate,
+        prior_attendance_rate=totals.attendance_rate,
         prior_chronic_absence=chronically_absent(
-            kept.days_absent, kept.days_enrolled, chronic_kpi(config)
+            totals.days_absent, totals.days_enrolled, chronic_kpi(config)
         ).cast("float64"),
-        prior_incidents=kept.incidents,
-        prior_suspensions=kept.suspensions,
-        prior_failures=kept.failing_marks,
+        prior_incidents=ibis.coalesce(totals.incidents, 0.0),
+        prior_suspensions=ibis.coalesce(totals.suspensions, 0.0),
+        prior_failures=ibis.coalesce(totals.failing_marks, 0.0),
     )
 
 
@@ -333,7 +309,15 @@ def kpi_labels(
     candidates = stage("candidates", labelled_student_years(tables, years, config))
     return kpi_label_rows(
         candidates,
-        stage("year_attendance", _year_attendance(candidates, sources)),
+        stage(
+            "year_attendance",
+            year_attendance(
+                sources.stays,
+                sources.day_index,
+                sources.absences,
+                sources.school_year_start,
+            ),
+        ),
         tables["grades"],
         tables["assessments"],
         config.kpis,
@@ -351,33 +335,6 @@ def labelled_student_years(
     stays = enrolment_stays(tables["enrollments"], config.district.school_year_start)
     candidates = student_years(stays)
     return candidates.filter(candidates.school_year.isin(sorted(set(school_years))))
-
-
-def _year_attendance(candidates: ir.Table, sources: _Sources) -> ir.Table:
-    periods = candidates.select(
-        "student_id",
-        "school_year",
-        as_of_date=year_first_day(
-            candidates.school_year + 1, sources.school_year_start
-        ),
-        recent_from=ibis.null("date"),
-    )
-    attendance = attendance_indicators(
-        periods, sources.stays, sources.day_index, sources.absences
-    )
-    joined = periods.join(
-        attendance,
-        [
-            periods.student_id == attendance.student_id,
-            periods.as_of_date == attendance.as_of_date,
-        ],
-    )
-    return joined.select(
-        periods.student_id,
-        periods.school_year,
-        attendance.days_enrolled,
-        attendance.days_absent,
-    )
 
 
 def school_snapshots(
