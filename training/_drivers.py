@@ -67,19 +67,30 @@ def top_drivers(contrib: np.ndarray, eligible: np.ndarray, k: int) -> np.ndarray
     return top
 
 
-def reference_matrix(checkpoint: pd.Series, spec: ModelSpec) -> np.ndarray:
-    """Each student's reference values: the medians at the student's checkpoint.
+class ReferenceTable:
+    """The reference medians as one array: a row per checkpoint, a column per feature.
 
-    A checkpoint the training years did not have (an ad-hoc date) reads against the
-    medians over all checkpoints.
+    A median the training years lacked at a checkpoint falls back to the median over
+    all checkpoints.
     """
-    medians = pd.DataFrame(spec.references).T.reindex(columns=spec.features)
-    overall = medians.loc[ALL_CHECKPOINTS]
-    keys = checkpoint.fillna(ALL_CHECKPOINTS).astype(str)
-    keys = keys.where(keys.isin(medians.index), ALL_CHECKPOINTS)
-    rows = medians.index.get_indexer(keys)
-    table = medians.fillna(overall).to_numpy(dtype=float)
-    return table[rows]
+
+    def __init__(self, spec: ModelSpec) -> None:
+        medians = pd.DataFrame(spec.references).T.reindex(columns=spec.features)
+        overall = medians.loc[ALL_CHECKPOINTS]
+        self.checkpoints = pd.Index(medians.index.astype(str))
+        self.values = medians.fillna(overall).to_numpy(dtype=float)
+        self._overall = self.checkpoints.get_loc(ALL_CHECKPOINTS)
+
+    def rows(self, checkpoint: pd.Series) -> np.ndarray:
+        """Each student's reference values: the medians at the student's checkpoint.
+
+        A checkpoint the training years did not have (an ad-hoc date) reads against
+        the medians over all checkpoints.
+        """
+        keys = pd.Series(checkpoint).fillna(ALL_CHECKPOINTS).astype(str)
+        rows = self.checkpoints.get_indexer(keys)
+        rows[rows < 0] = self._overall
+        return self.values[rows]
 
 
 def driver_columns(

@@ -23,6 +23,7 @@ seed and a fixed number of threads.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -287,13 +288,16 @@ def days_into_year(as_of_date: pd.Series, school_year_start: str) -> np.ndarray:
     2024-02-01 is 184 days into the year that began on 2023-08-01.
     """
     month, day = (int(part) for part in school_year_start.split("-"))
-    dates = pd.to_datetime(pd.Series(as_of_date).reset_index(drop=True))
-    started_this_calendar_year = (dates.dt.month > month) | (
-        (dates.dt.month == month) & (dates.dt.day >= day)
-    )
-    start_year = dates.dt.year - (~started_this_calendar_year).astype(int)
-    starts = pd.to_datetime({"year": start_year, "month": month, "day": day})
-    return (dates - starts).dt.days.to_numpy(dtype=float)
+    dates = pd.to_datetime(np.asarray(as_of_date)).to_numpy(dtype="datetime64[D]")
+    # A scoring run has one or a few dates: work them out once each.
+    unique_dates, rows = np.unique(dates, return_inverse=True)
+    days = np.empty(unique_dates.size)
+    for position, value in enumerate(unique_dates.astype(object)):
+        start = dt.date(value.year, month, day)
+        if start > value:
+            start = dt.date(value.year - 1, month, day)
+        days[position] = (value - start).days
+    return days[rows.reshape(-1)]
 
 
 def feature_matrix(student_snapshots: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -310,6 +314,21 @@ def feature_matrix(student_snapshots: pd.DataFrame, spec: ModelSpec) -> np.ndarr
         )
     n = len(student_snapshots)
     matrix = np.empty((n, len(spec.features)), dtype=np.float64)
+    numeric = [
+        (position, name)
+        for position, name in enumerate(spec.features)
+        if name != DAYS_INTO_YEAR and name not in spec.categories
+    ]
+    positions = [position for position, _ in numeric]
+    columns = student_snapshots[[name for _, name in numeric]]
+    try:
+        # One conversion for the whole block: a few microseconds for one student.
+        matrix[:, positions] = columns.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        for position, name in numeric:
+            matrix[:, position] = pd.to_numeric(
+                columns[name], errors="coerce"
+            ).to_numpy(dtype=float, na_value=np.nan)
     for position, name in enumerate(spec.features):
         if name == DAYS_INTO_YEAR:
             matrix[:, position] = days_into_year(
@@ -320,8 +339,4 @@ def feature_matrix(student_snapshots: pd.DataFrame, spec: ModelSpec) -> np.ndarr
                 student_snapshots[name], categories=spec.categories[name]
             ).codes
             matrix[:, position] = np.where(codes < 0, np.nan, codes)
-        else:
-            matrix[:, position] = pd.to_numeric(
-                student_snapshots[name], errors="coerce"
-            ).to_numpy(dtype=float, na_value=np.nan)
     return matrix

@@ -23,6 +23,7 @@ from training._model import ModelSpec, feature_matrix
 logger = logging.getLogger(__name__)
 
 TIERS = ("high", "moderate", "low")
+SMALL_BATCH = 2_000
 DriverMode = Literal["all", "flagged", "none"]
 # Context columns carried from the snapshot into the scored frame when present.
 CONTEXT_COLUMNS = ("student_id", "as_of_date", "school_year", "school_id", "grade")
@@ -66,6 +67,7 @@ class Scorer:
         self.top_drivers = top_drivers
         self.n_jobs = n_jobs
         self._eligible = _drivers.driver_eligible(spec)
+        self._references = _drivers.ReferenceTable(spec)
 
     @property
     def kpi(self) -> str:
@@ -77,8 +79,15 @@ class Scorer:
         features = feature_matrix(student_snapshots, self.spec)
         return self._margin(features)
 
+    def _threads(self, n_rows: int) -> int:
+        # Threads cost more than they give on small batches: one student took 60 ms
+        # on two busy threads against 12 ms on one.
+        return self.n_jobs if n_rows >= SMALL_BATCH else 1
+
     def _margin(self, features: np.ndarray) -> np.ndarray:
-        return self.booster.predict(features, raw_score=True, num_threads=self.n_jobs)
+        return self.booster.predict(
+            features, raw_score=True, num_threads=self._threads(features.shape[0])
+        )
 
     def risk(self, student_snapshots: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of missing the KPI's standard, per row."""
@@ -107,26 +116,24 @@ class Scorer:
         margin = self._margin(features)
         risk = self.spec.calibration.risk(margin)
         tier = self.tier(risk)
-        scored = pd.DataFrame(
-            {
-                column: student_snapshots[column].to_numpy()
-                for column in CONTEXT_COLUMNS
-                if column in student_snapshots
-            }
-        )
-        scored["kpi"] = self.kpi
-        scored["risk"] = risk
-        scored["tier"] = tier
+        columns = {
+            column: student_snapshots[column].to_numpy()
+            for column in CONTEXT_COLUMNS
+            if column in student_snapshots
+        }
+        columns["kpi"] = np.full(risk.size, self.kpi, dtype=object)
+        columns["risk"] = risk
+        columns["tier"] = tier
         rows = {
             "all": np.arange(len(risk)),
             "flagged": np.flatnonzero(tier != "low"),
             "none": np.arange(0),
         }[drivers]
-        for name, values in self._driver_columns(
-            student_snapshots, features, rows
-        ).items():
-            scored[name] = values
-        scored["model_version"] = self.model_version
+        columns.update(self._driver_columns(student_snapshots, features, rows))
+        columns["model_version"] = np.full(risk.size, self.model_version, dtype=object)
+        # One frame built at once: adding columns one by one cost more than the
+        # model for a single student.
+        scored = pd.DataFrame(columns)
         logger.debug(
             "scored %s rows for %s (drivers for %s) in %.2f s",
             len(scored),
@@ -147,11 +154,11 @@ class Scorer:
         if rows.size == 0:
             return columns
         subset = features[rows]
-        contrib = _drivers.contributions(self.booster, subset, self.n_jobs)
-        top = _drivers.top_drivers(contrib, self._eligible, self.top_drivers)
-        references = _drivers.reference_matrix(
-            _checkpoints(student_snapshots).iloc[rows], self.spec
+        contrib = _drivers.contributions(
+            self.booster, subset, self._threads(subset.shape[0])
         )
+        top = _drivers.top_drivers(contrib, self._eligible, self.top_drivers)
+        references = self._references.rows(_checkpoints(student_snapshots).iloc[rows])
         for name, values in _drivers.driver_columns(
             top, subset, references, self.spec
         ).items():
@@ -176,9 +183,7 @@ class Scorer:
             )
         features = feature_matrix(student_snapshot, self.spec)
         contrib = _drivers.contributions(self.booster, features, 1)
-        references = _drivers.reference_matrix(
-            _checkpoints(student_snapshot), self.spec
-        )
+        references = self._references.rows(_checkpoints(student_snapshot))
         explanation = _drivers.explain_row(
             contrib[0], features[0], references[0], self.spec
         )
