@@ -202,7 +202,8 @@ def disclosure_rules(min_n: int) -> list[str]:
         "the groups shown.",
         "Rates close to 0% or 100% are shown as a range, without a count, with the "
         "range depending on group size (" + "; ".join(bands) + ").",
-        "'So far' counts students who have already missed the standard this year; "
+        "'So far' counts students who have already missed the standard this year, "
+        "where that is known before the year ends (chronic absence); "
         "'projected' is the expected rate at the end of the year from each "
         "student's predicted risk, with a 90% interval.",
         "On track means the projected rate is at or below the target.",

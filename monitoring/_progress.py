@@ -11,13 +11,13 @@ with a continuity correction. For the all-students cells of schools and the
 district, the exact Poisson-binomial projections the score stage writes replace
 the approximation.
 
-"So far" as of the snapshot date (events strictly before it):
-
-- chronic absence: absent on at least ``absence_threshold`` of the days enrolled so
-  far, with at least ``min_enrolled_days`` enrolled (students enrolled for fewer
-  days count as not chronically absent yet);
-- course failure: at least one failing core mark so far (``failing_marks > 0``);
-- not proficient: unknown until the spring test, so the cell has no count.
+"So far" as of the snapshot date (events strictly before it) is known only for
+chronic absence: absent on at least ``absence_threshold`` of the days enrolled so
+far (a tie counts, as in the KPI labels), with at least ``min_enrolled_days``
+enrolled; students enrolled for fewer days count as not chronically absent yet.
+Course failure is decided by the final mark of each course and proficiency by the
+spring test, so for those KPIs the cells have no count so far, as in the score
+stage's ``observed_rate_so_far``. (A failing term mark is not a failed course.)
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def group_values(students: pd.DataFrame, dimension: str) -> pd.Series:
 def missed_so_far(student_snapshots: pd.DataFrame, kpi: KPI) -> pd.Series:
     """1.0 when a student has already missed the KPI's standard, 0.0 when not yet.
 
-    NaN throughout for a state-test KPI, whose result is not known before spring.
+    NaN throughout for course failure and state-test KPIs, whose outcome comes at
+    the end of the year.
     """
     index = student_snapshots.index
     if kpi.definition == "chronic_absence":
@@ -69,9 +70,6 @@ def missed_so_far(student_snapshots: pd.DataFrame, kpi: KPI) -> pd.Series:
             enrolled >= kpi.min_enrolled_days
         )
         return chronic.astype(float).rename("missed_so_far")
-    if kpi.definition == "course_failure":
-        failing = student_snapshots["failing_marks"].astype(float).fillna(0.0)
-        return (failing > 0).astype(float).rename("missed_so_far")
     return pd.Series(np.nan, index=index, name="missed_so_far")
 
 

@@ -84,7 +84,7 @@ def kpi_indicators(
     students = scored_students.assign(
         missed_so_far=scored_students["student_id"].map(status).astype(float)
     )
-    if kpi.definition != "not_proficient":
+    if kpi.definition == "chronic_absence":
         # A scored student without a snapshot row has no known status; so far they
         # have not missed (the snapshot is where a miss would show).
         students["missed_so_far"] = students["missed_so_far"].fillna(0.0)
