@@ -199,7 +199,7 @@ def student_snapshots(
     as_of_dates_table = as_of_table(as_of)
     spine = stage("spine", enrolled_on(sources.stays, as_of_dates_table))
     this_year = _this_year(spine, sources, as_of_dates_table, config)
-    last_year = _last_year(spine, sources, config)
+    last_year = _last_year(spine, sources, config, [year - 1 for year in years])
     snapshots = abc_flags(attach(this_year, last_year, KEYS), config.abc)
     return snapshots.select(*STUDENT_SNAPSHOT_COLUMNS)
 
@@ -243,31 +243,29 @@ def _this_year(
     return result
 
 
-def _last_year(spine: ir.Table, sources: _Sources, config: DistrictConfig) -> ir.Table:
+def _last_year(
+    spine: ir.Table, sources: _Sources, config: DistrictConfig, years: list[int]
+) -> ir.Table:
     """The previous school year's totals, keyed by the as-of date they serve.
 
-    The whole previous year ended before the as-of date's school year began.
-    Students without a stay in the previous year get no row (null indicators).
+    ``years`` are the previous school years of the as-of dates; each ended before
+    the as-of date's school year began. Students without a stay in the previous
+    year get no row (null indicators).
     """
     failing_mark, _ = course_failure_rule(config)
-    tables, stage = sources.tables, sources.stage
+    tables, stage, start = sources.tables, sources.stage, sources.school_year_start
+    stays = sources.stays.filter(sources.stays.school_year.isin(years))
+    absences = sources.absences.filter(sources.absences.school_year.isin(years))
+    grades = tables["grades"].filter(tables["grades"].school_year.isin(years))
     attendance = stage(
         "year_attendance",
-        year_attendance(
-            sources.stays,
-            sources.day_index,
-            sources.absences,
-            sources.school_year_start,
-        ),
+        year_attendance(stays, sources.day_index, absences, start),
     )
+    behaviour = year_behaviour(tables["discipline"], start)
     behaviour = stage(
-        "year_behaviour",
-        year_behaviour(tables["discipline"], sources.school_year_start),
+        "year_behaviour", behaviour.filter(behaviour.school_year.isin(years))
     )
-    failures = stage(
-        "year_failures",
-        year_failures(tables["grades"], failing_mark, sources.school_year_start),
-    )
+    failures = stage("year_failures", year_failures(grades, failing_mark, start))
     year_keys = ["student_id", "school_year"]
     totals = attach(attach(attendance, behaviour, year_keys), failures, year_keys)
     wanted = spine.select("student_id", "as_of_date", prior_year=spine.school_year - 1)
