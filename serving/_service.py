@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 _BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
 _AUTHORIZATION = "authorization"
+_LOGGED_FIELDS = 8
 
 
 def _load_champions(config):
@@ -68,14 +69,27 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _QuietValidationErrors(logging.Filter):
-    """One WARNING line naming the fields, instead of a traceback quoting values."""
+    """One INFO line naming the fields, instead of a traceback quoting values.
+
+    Record positions are folded (``records.*.attendance_rate``) and at most
+    ``_LOGGED_FIELDS`` fields are named, so a bad batch of 10,000 records still
+    logs one short line.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, ValidationError):
             fields = sorted(
-                {".".join(str(part) for part in item["loc"]) for item in error.errors()}
+                {
+                    ".".join(
+                        "*" if isinstance(part, int) else str(part) for part in loc
+                    )
+                    for loc in (item["loc"] for item in error.errors())
+                }
             )
+            if len(fields) > _LOGGED_FIELDS:
+                more = len(fields) - _LOGGED_FIELDS
+                fields = [*fields[:_LOGGED_FIELDS], f"and {more} more"]
             record.msg = "refused invalid input on %s: %s error(s) at %s"
             record.args = (
                 record.args[0] if record.args else "?",
@@ -84,8 +98,8 @@ class _QuietValidationErrors(logging.Filter):
             )
             record.exc_info = None
             record.exc_text = None
-            record.levelno = logging.WARNING
-            record.levelname = "WARNING"
+            record.levelno = logging.INFO
+            record.levelname = "INFO"
         return True
 
 
@@ -114,6 +128,9 @@ class OnTrackService:
     """OnTrack's prediction service for one district."""
 
     def __init__(self) -> None:
+        # The worker is an entry point: BentoML configured its own loggers, ours
+        # start at INFO (one line per load, reload and refusal).
+        logging.getLogger(__package__).setLevel(logging.INFO)
         _quiet_bentoml_validation_logs()
         self.app = OnTrackApp(config_from_environment(), _load_champions)
 

@@ -186,10 +186,7 @@ def test_a_refused_input_is_logged_as_one_line_without_values(client, caplog):
         if record.name == "bentoml._internal.server.http_app"
     ]
     assert [(r.levelname, r.getMessage()) for r in refusals] == [
-        (
-            "WARNING",
-            "refused invalid input on /score: 1 error(s) at records.0.first_name",
-        )
+        ("INFO", "refused invalid input on /score: 1 error(s) at records.*.first_name")
     ]
     assert refusals[0].exc_info is None
     assert "Alice" not in caplog.text
