@@ -116,6 +116,8 @@ def attendance_indicators(
         counted.unexcused_missed,
         counted.absence_missed,
         counted.tardies,
+        counted.school_id,
+        counted.days_through,
         student_periods.recent_from,
     )
     totals = before.group_by("student_id", "as_of_date").agg(
@@ -125,7 +127,7 @@ def attendance_indicators(
         absence_missed=before.absence_missed.sum(),
         tardies=before.tardies.sum(),
     )
-    streaks = _longest_streaks(counted, student_periods)
+    streaks = _longest_streaks(before)
     keys = ["student_id", "as_of_date"]
     joined = (
         student_periods.select("student_id", "as_of_date")
@@ -187,35 +189,22 @@ def year_attendance(
     )
 
 
-def _longest_streaks(counted: ir.Table, student_periods: ir.Table) -> ir.Table:
+def _longest_streaks(before: ir.Table) -> ir.Table:
     """Longest run of whole days absent before each as-of date (gaps and islands).
 
-    On consecutive school days ``days_through`` rises by one, as does the row number
-    of the student's whole-day absences at that school, so their difference is
-    constant along a run and names it. The row number of a day depends only on
-    earlier days, so a run is cut at the as-of date without recomputing it.
+    ``before`` holds the counted absence days of each student and period dated
+    before its as-of date. On consecutive school days ``days_through`` rises by one,
+    as does the row number of the student's whole-day absences at that school, so
+    their difference is constant along a run and names it.
     """
-    whole_days = counted.filter(counted.missed >= 1.0)
+    whole_days = before.filter(before.missed >= 1.0)
     in_order = ibis.window(
-        group_by=["student_id", "school_year", "school_id"], order_by="date"
+        group_by=["student_id", "as_of_date", "school_id"], order_by="date"
     )
     whole_days = whole_days.mutate(position=ibis.row_number().over(in_order))
     whole_days = whole_days.mutate(run=whole_days.days_through - whole_days.position)
-    before = whole_days.join(
-        student_periods,
-        [
-            whole_days.student_id == student_periods.student_id,
-            whole_days.school_year == student_periods.school_year,
-            whole_days.date < student_periods.as_of_date,
-        ],
-    ).select(
-        whole_days.student_id,
-        student_periods.as_of_date,
-        whole_days.school_id,
-        whole_days.run,
-    )
-    runs = before.group_by("student_id", "as_of_date", "school_id", "run").agg(
-        length=before.count()
+    runs = whole_days.group_by("student_id", "as_of_date", "school_id", "run").agg(
+        length=whole_days.count()
     )
     return runs.group_by("student_id", "as_of_date").agg(
         longest_absence_streak=runs.length.max()
