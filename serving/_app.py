@@ -14,6 +14,7 @@ A scorer is whatever ``training`` loads for a KPI's champion: it has ``kpi``,
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -35,12 +36,9 @@ from ._schemas import (
     Driver,
     ExplainResponse,
     KpiExplanation,
-    KpiScores,
     ReloadResponse,
     SchoolProjection,
     SchoolRiskResponse,
-    ScoreResponse,
-    StudentScore,
     finite,
 )
 from ._scores import ScoredData
@@ -114,24 +112,30 @@ class OnTrackApp:
 
     # -- endpoints ---------------------------------------------------------------
 
-    def score(
-        self, authorization: str | None, records: Sequence[BaseModel]
-    ) -> ScoreResponse:
+    def score(self, authorization: str | None, records: Sequence[BaseModel]) -> bytes:
+        """The JSON body of a :class:`ScoreResponse`, serialised here.
+
+        The score response is the one that grows to 10,000 students times every
+        KPI: it is built from plain lists and dicts and written by ``json.dumps``,
+        which is several times cheaper than building and dumping the models (the
+        models still document its shape; a test holds the two together).
+        """
         principal = self._caller(authorization, "score")
         school_ids = [record.school_id for record in records]
         authorize_schools(principal, school_ids, ("records", "school_id"))
         self._check_count(records)
         student_snapshots = self.records_frame(records)
         kpis = [
-            KpiScores(
-                kpi=kpi,
-                model_version=scorer.model_version,
-                students=_student_scores(scorer.score(student_snapshots), scorer),
-            )
+            {
+                "kpi": kpi,
+                "model_version": scorer.model_version,
+                "students": _student_scores(scorer.score(student_snapshots), scorer),
+            }
             for kpi, scorer in self._scorers().items()
         ]
         self.audit.record(principal, "score", school_ids, len(records))
-        return ScoreResponse(n_students=len(records), kpis=kpis)
+        body = {"n_students": len(records), "kpis": kpis}
+        return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
 
     def explain(
         self, authorization: str | None, record: BaseModel, kpi: str | None
@@ -248,12 +252,10 @@ class OnTrackApp:
 
         A date on or after the school-year start (``08-01`` by default) belongs to
         the school year named by the next spring: 2023-10-01 is in 2024, 2024-02-01
-        too, 2024-08-01 in 2025.
+        too, 2024-08-01 in 2025. Built from one list of dicts, the cheapest frame
+        pandas makes for one record (about 2 ms) and for 10,000.
         """
-        names = list(type(records[0]).model_fields)
-        student_snapshots = pd.DataFrame(
-            {name: [getattr(record, name) for record in records] for name in names}
-        )
+        student_snapshots = pd.DataFrame([dict(record) for record in records])
         missing_year = student_snapshots["school_year"].isna()
         if missing_year.any():
             start = self.config.district.school_year_start
@@ -264,10 +266,28 @@ class OnTrackApp:
         student_snapshots["school_year"] = student_snapshots["school_year"].astype(
             "int64"
         )
-        student_snapshots["as_of_date"] = pd.to_datetime(
-            student_snapshots["as_of_date"]
-        )
         return student_snapshots
+
+
+def _driver_lists(scored: pd.DataFrame, top_drivers: int) -> list[list[dict]]:
+    """Each scored row's non-empty driver slots, in order, read column by column."""
+    slots = [
+        (
+            scored[f"driver_{slot}_feature"].tolist(),
+            scored[f"driver_{slot}_domain"].tolist(),
+            scored[f"driver_{slot}"].tolist(),
+        )
+        for slot in range(1, top_drivers + 1)
+        if f"driver_{slot}_feature" in scored
+    ]
+    return [
+        [
+            {"feature": features[row], "domain": domains[row], "text": texts[row]}
+            for features, domains, texts in slots
+            if isinstance(features[row], str) and features[row]
+        ]
+        for row in range(len(scored))
+    ]
 
 
 def _drivers(row: Mapping[str, Any], top_drivers: int) -> list[Driver]:
@@ -287,18 +307,33 @@ def _drivers(row: Mapping[str, Any], top_drivers: int) -> list[Driver]:
     return drivers
 
 
-def _student_scores(scored: pd.DataFrame, scorer: Scorer) -> list[StudentScore]:
-    rows = scored.to_dict("records")
+def _student_scores(scored: pd.DataFrame, scorer: Scorer) -> list[dict]:
+    """One :class:`StudentScore`-shaped dict per scored row, in the rows' order."""
+    n = len(scored)
     return [
-        StudentScore(
-            student_id=row.get("student_id"),
-            school_id=row.get("school_id"),
-            risk=finite(row["risk"]),
-            tier=row["tier"],
-            drivers=_drivers(row, scorer.top_drivers),
+        {
+            "student_id": student_id,
+            "school_id": school_id,
+            "risk": finite(risk),
+            "tier": tier,
+            "drivers": drivers,
+        }
+        for student_id, school_id, risk, tier, drivers in zip(
+            _column(scored, "student_id", n),
+            _column(scored, "school_id", n),
+            scored["risk"].tolist(),
+            scored["tier"].tolist(),
+            _driver_lists(scored, scorer.top_drivers),
+            strict=True,
         )
-        for row in rows
     ]
+
+
+def _column(frame: pd.DataFrame, name: str, n: int) -> list:
+    """A column as a list with None for missing values (or all None if absent)."""
+    if name not in frame:
+        return [None] * n
+    return [None if pd.isna(value) else value for value in frame[name].tolist()]
 
 
 def _versions(students: pd.DataFrame) -> str:

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field, ValidationError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from features import FEATURE_CATALOG
 
@@ -119,6 +119,11 @@ def _answer(ctx: bentoml.Context, endpoint: str, work) -> Any:
         return JSONResponse(failure.body(), status_code=failure.status_code)
 
 
+def _json(body: bytes) -> Response:
+    """A body the app already serialised; BentoML would dump a model twice."""
+    return Response(body, media_type="application/json")
+
+
 @bentoml.service(
     name="ontrack",
     workers=1,
@@ -140,7 +145,7 @@ class OnTrackService:
     @bentoml.api
     def score(self, records: Records, ctx: bentoml.Context) -> ScoreResponse:
         """Risk, tier, drivers and model version per KPI for up to 10,000 records."""
-        return _answer(ctx, "score", lambda auth: self.app.score(auth, records))
+        return _answer(ctx, "score", lambda auth: _json(self.app.score(auth, records)))
 
     @bentoml.api
     def explain(
