@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ def connect(mlruns_dir: Path) -> tuple[MlflowClient, str]:
     The experiment is created with its artifact location set to
     ``<mlruns_dir>/artifacts``.
     """
+    # Downloading a model draws a progress bar per file on the console otherwise.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlruns_dir.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{mlruns_dir / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
