@@ -112,18 +112,25 @@ class OnTrackApp:
 
     # -- endpoints ---------------------------------------------------------------
 
-    def score(self, authorization: str | None, records: Sequence[BaseModel]) -> bytes:
+    def score(
+        self,
+        authorization: str | None,
+        records: Sequence[BaseModel],
+        kpi: str | None = None,
+    ) -> bytes:
         """The JSON body of a :class:`ScoreResponse`, serialised here.
 
         The score response is the one that grows to 10,000 students times every
         KPI: it is built from plain lists and dicts and written by ``json.dumps``,
         which is several times cheaper than building and dumping the models (the
-        models still document its shape; a test holds the two together).
+        models still document its shape; a test holds the two together). ``kpi``
+        scores that KPI only.
         """
         principal = self._caller(authorization, "score")
         school_ids = [record.school_id for record in records]
         authorize_schools(principal, school_ids, ("records", "school_id"))
         self._check_count(records)
+        scorers = self._scorers() if kpi is None else {kpi: self._scorer(kpi)}
         student_snapshots = self.records_frame(records)
         kpis = [
             {
@@ -131,7 +138,7 @@ class OnTrackApp:
                 "model_version": scorer.model_version,
                 "students": _student_scores(scorer.score(student_snapshots), scorer),
             }
-            for kpi, scorer in self._scorers().items()
+            for kpi, scorer in scorers.items()
         ]
         self.audit.record(principal, "score", school_ids, len(records))
         body = {"n_students": len(records), "kpis": kpis}

@@ -143,9 +143,13 @@ class OnTrackService:
         return self.app.is_ready()
 
     @bentoml.api
-    def score(self, records: Records, ctx: bentoml.Context) -> ScoreResponse:
-        """Risk, tier, drivers and model version per KPI for up to 10,000 records."""
-        return _answer(ctx, "score", lambda auth: _json(self.app.score(auth, records)))
+    def score(
+        self, records: Records, ctx: bentoml.Context, kpi: Id | None = None
+    ) -> ScoreResponse:
+        """Risk, tier, drivers and model version per KPI (or one) for records."""
+        return _answer(
+            ctx, "score", lambda auth: _json(self.app.score(auth, records, kpi))
+        )
 
     @bentoml.api
     def explain(

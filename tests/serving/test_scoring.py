@@ -72,6 +72,17 @@ def test_serving_a_snapshot_scores_it_exactly_as_the_batch_job_did(
         ]
 
 
+def test_score_can_be_limited_to_one_kpi(client, trained_district):
+    records = snapshot_records(trained_district, 2)
+    body = {"records": records, "kpi": "course_failure"}
+    response = client.post("/score", json=body, headers=DASHBOARD)
+    assert [kpi["kpi"] for kpi in response.json()["kpis"]] == ["course_failure"]
+    body["kpi"] = "dropout"
+    unknown = client.post("/score", json=body, headers=DASHBOARD)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"].startswith("kpi: no champion model for KPI")
+
+
 def test_missing_values_are_scored_and_the_response_holds_no_nan(
     client, trained_district
 ):
