@@ -612,6 +612,8 @@ def _write_lists(
     listed = scored_snapshot
     if names is not None:
         listed = listed.merge(names, on="student_id", how="left")
+    if "grade" in listed:
+        listed = listed.assign(grade=listed["grade"].round().astype("Int64"))
     columns = [column for column in LIST_COLUMNS if column in listed]
     n_files = 0
     for (school_id, kpi), students in listed.groupby(["school_id", "kpi"]):
