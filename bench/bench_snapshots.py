@@ -18,6 +18,20 @@ goal for the large district is under 10x the floor and under 4 GB. Not a test.
 
     .venv/bin/python bench/bench_snapshots.py                  # both districts
     .venv/bin/python bench/bench_snapshots.py --students 20000 # a smaller large one
+
+Measured here (2 cores shared with other jobs, December 2026): the large district
+(250,000 students x 4 years, 20.4 million attendance and 19.3 million grade rows)
+took 7 minutes to generate and 17 to ingest. The floor ran in 0.44 s; the snapshot
+of 1 April 2025 (248,389 students) in 21.3 s, 48x the floor, at a 1.8 GB peak. The
+demo district's 16 checkpoints, school snapshots and labels took 10.0 s (0.7 GB).
+
+Notes
+-----
+The goal of 10x the floor is not met. Where the time goes (one run): placing each
+student-day of absence in a stay and a school calendar, with one row per day (the
+fractions of a day's records add up, capped at one day), about 45%; this year's
+attendance indicators about 20%; building and compiling the Ibis expressions about
+4 s whatever the size; the rest is courses, tests, mobility and last year's totals.
 """
 
 from __future__ import annotations
