@@ -38,6 +38,13 @@ def checkpoint_labels(holdout: pd.DataFrame) -> pd.Series:
     return labels.where(labels != "", dates).astype(str)
 
 
+def school_year_order(checkpoint: str) -> tuple[int, str]:
+    """Sort key putting autumn checkpoints (August to December) before spring ones."""
+    if checkpoint == ALL_CHECKPOINTS:
+        return (-1, checkpoint)
+    return (0 if int(checkpoint[:2]) >= 8 else 1, checkpoint)
+
+
 def holdout_metrics(
     holdout: pd.DataFrame, scores: dict[str, tuple[np.ndarray, bool]]
 ) -> pd.DataFrame:
@@ -49,7 +56,10 @@ def holdout_metrics(
     checkpoints = checkpoint_labels(holdout).to_numpy()
     rows = []
     for name, (score, is_probability) in scores.items():
-        for checkpoint in [ALL_CHECKPOINTS, *sorted(set(checkpoints))]:
+        for checkpoint in [
+            ALL_CHECKPOINTS,
+            *sorted(set(checkpoints), key=school_year_order),
+        ]:
             rows_in = (
                 np.ones(len(holdout), dtype=bool)
                 if checkpoint == ALL_CHECKPOINTS
@@ -82,7 +92,10 @@ def abc_comparison(
     checkpoints = checkpoint_labels(holdout).to_numpy()
     missed = holdout["missed"].to_numpy(dtype=float)
     rows = []
-    for checkpoint in [ALL_CHECKPOINTS, *sorted(set(checkpoints))]:
+    for checkpoint in [
+        ALL_CHECKPOINTS,
+        *sorted(set(checkpoints), key=school_year_order),
+    ]:
         part = (
             np.ones(len(holdout), dtype=bool)
             if checkpoint == ALL_CHECKPOINTS

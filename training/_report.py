@@ -31,7 +31,7 @@ BASELINE_NAMES = {
     "abc_flags": "ABC flags",
     "last_year_outcome": "last year's outcome",
     "logistic_regression": "logistic regression",
-    "school_only": "school-level features only",
+    "school_only": "the school-level model",
 }
 PLOT_DPI = 90
 
@@ -52,7 +52,7 @@ def baseline_findings(result: KpiResult) -> list[str]:
         interval = f"95% interval {row.low:+.3f} to {row.high:+.3f}"
         if row.low > 0:
             findings.append(
-                f"PR AUC is higher than {name}'s by {row.difference:+.3f} ({interval})."
+                f"LightGBM's PR AUC beats {name} by {row.difference:+.3f} ({interval})."
             )
         elif row.high < 0:
             findings.append(
