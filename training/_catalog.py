@@ -1,8 +1,9 @@
 """Which snapshot columns are model inputs, their domains and how a driver reads.
 
 The source of truth is ``features.FEATURE_CATALOG`` (feature name -> domain, plain-words
-template, protected flag). Until the features package publishes it, a fallback copy of
-the column table in docs/CONTRACTS.md stands in, with our own plain-words templates.
+template, kind of value, protected flag); no feature list is written here. A trained
+model keeps the domains, templates and kinds of its own inputs in its spec, so its
+drivers read the same way after the catalog changes.
 
 A template is ``str.format``-ed with two already formatted strings, ``value`` (the
 student's) and ``reference`` (the district median at the same checkpoint), for example
@@ -20,7 +21,6 @@ DOMAINS = ("attendance", "behaviour", "course_performance", "assessment", "mobil
 # Contributions of the time-of-year feature are reported under this domain; it is
 # never a student's driver because it says nothing about the student.
 CONTEXT_DOMAIN = "context"
-PROTECTED_DOMAIN = "protected"
 DAYS_INTO_YEAR = "days_into_year"
 
 ValueKind = Literal["rate", "count", "number", "flag", "z", "category"]
@@ -63,135 +63,25 @@ def format_value(value: Any, kind: ValueKind) -> str:
     return f"{value:.3g}"
 
 
-_MEDIAN = "district median {reference}"
-_FALLBACK = (
-    # attendance
-    ("days_enrolled", "attendance", "count", "enrolled {value} days so far"),
-    ("days_absent", "attendance", "number", "absent {value} days so far"),
-    ("attendance_rate", "attendance", "rate", "attended {value} of days so far"),
-    ("unexcused_share", "attendance", "rate", "{value} of absences unexcused"),
-    ("tardies", "attendance", "count", "{value} tardies so far"),
-    ("longest_absence_streak", "attendance", "count", "{value} days absent in a row"),
-    (
-        "attendance_rate_last_20",
-        "attendance",
-        "rate",
-        "attended {value} of the last 20 days",
-    ),
-    ("attendance_trend", "attendance", "rate", "attendance trend {value}"),
-    (
-        "prior_attendance_rate",
-        "attendance",
-        "rate",
-        "attended {value} of days last year",
-    ),
-    (
-        "prior_chronic_absence",
-        "attendance",
-        "flag",
-        "chronically absent last year: {value}",
-    ),
-    # behaviour
-    ("incidents", "behaviour", "count", "{value} behaviour incidents this year"),
-    ("in_school_suspensions", "behaviour", "count", "{value} in-school suspensions"),
-    (
-        "out_of_school_suspensions",
-        "behaviour",
-        "count",
-        "{value} out-of-school suspensions",
-    ),
-    ("days_removed", "behaviour", "number", "{value} days removed from class"),
-    ("prior_incidents", "behaviour", "count", "{value} incidents last year"),
-    ("prior_suspensions", "behaviour", "count", "{value} suspensions last year"),
-    # course performance
-    ("failing_marks", "course_performance", "count", "{value} failing marks this year"),
-    ("mean_core_mark", "course_performance", "number", "mean core-course mark {value}"),
-    (
-        "credit_ratio",
-        "course_performance",
-        "rate",
-        "earned {value} of credits attempted",
-    ),
-    (
-        "prior_failures",
-        "course_performance",
-        "count",
-        "{value} failed courses last year",
-    ),
-    # assessment
-    ("ela_scale_z", "assessment", "z", "ELA test score {value} from the mean"),
-    ("ela_proficient", "assessment", "flag", "proficient in ELA last test: {value}"),
-    ("math_scale_z", "assessment", "z", "math test score {value} from the mean"),
-    ("math_proficient", "assessment", "flag", "proficient in math last test: {value}"),
-    # mobility
-    ("schools_this_year", "mobility", "count", "{value} schools this year"),
-    ("schools_last_year", "mobility", "count", "{value} schools last year"),
-    (
-        "days_since_entry",
-        "mobility",
-        "count",
-        "{value} days since entering this school",
-    ),
-    ("new_to_district", "mobility", "flag", "new to the district: {value}"),
-    ("grade", "mobility", "count", "in grade {value}"),
-    ("over_age", "mobility", "flag", "older than the usual age for the grade: {value}"),
-    ("current_programs", "mobility", "count", "in {value} support programs"),
-    ("in_tutoring", "mobility", "flag", "in tutoring: {value}"),
-    ("in_mentoring", "mobility", "flag", "in mentoring: {value}"),
-)
-_PROTECTED_KINDS = {
-    "race_ethnicity": "number",
-    "gender": "number",
-    "disability": "flag",
-    "english_learner": "flag",
-    "economically_disadvantaged": "flag",
-}
-
-
-def _fallback_catalog() -> dict[str, FeatureSpec]:
-    catalog = {
-        name: FeatureSpec(name, domain, f"{text} ({_MEDIAN})", kind)
-        for name, domain, kind, text in _FALLBACK
-    }
-    for name, kind in _PROTECTED_KINDS.items():
-        catalog[name] = FeatureSpec(
-            name, PROTECTED_DOMAIN, f"{name}: {{value}}", kind, protected=True
-        )
-    return catalog
-
-
-def _from_entry(name: str, entry: Any, fallback: FeatureSpec | None) -> FeatureSpec:
-    """A :class:`FeatureSpec` from one ``features.FEATURE_CATALOG`` entry."""
+def _field(entry: Any, key: str, default: Any = None) -> Any:
     if isinstance(entry, dict):
-        fields = entry
-    else:
-        fields = {key: getattr(entry, key) for key in dir(entry) if key[0] != "_"}
-    domain = fields.get("domain") or (fallback.domain if fallback else "mobility")
-    protected = bool(fields.get("protected", fallback.protected if fallback else False))
-    kind = fields.get("kind") or (fallback.kind if fallback else "number")
-    template = fields.get("template") or (fallback.template if fallback else name)
-    return FeatureSpec(name, str(domain), str(template), kind, protected)
+        return entry.get(key, default)
+    return getattr(entry, key, default)
 
 
 def feature_catalog() -> dict[str, FeatureSpec]:
-    """Every known feature, from ``features.FEATURE_CATALOG`` when it exists.
+    """Every feature of ``features.FEATURE_CATALOG``, as :class:`FeatureSpec`."""
+    from features import FEATURE_CATALOG
 
-    Notes
-    -----
-    Falls back to the column table of docs/CONTRACTS.md while the features package
-    does not yet publish its catalog.
-    """
-    fallback = _fallback_catalog()
-    try:
-        import features
-    except ImportError:
-        return fallback
-    published = getattr(features, "FEATURE_CATALOG", None)
-    if not published:
-        return fallback
     return {
-        name: _from_entry(name, entry, fallback.get(name))
-        for name, entry in published.items()
+        name: FeatureSpec(
+            name=name,
+            domain=str(_field(entry, "domain")),
+            template=str(_field(entry, "template", name)),
+            kind=_field(entry, "kind", "number"),
+            protected=bool(_field(entry, "protected", False)),
+        )
+        for name, entry in FEATURE_CATALOG.items()
     }
 
 

@@ -28,7 +28,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 
 import lightgbm as lgb
 import numpy as np
@@ -250,7 +250,6 @@ class ModelSpec:
     references: dict[str, dict[str, float]]
     school_year_start: str
     size: ModelSize
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The spec as JSON (NaN medians become null)."""
@@ -268,6 +267,8 @@ class ModelSpec:
     def from_json(cls, text: str) -> ModelSpec:
         """The spec back from :meth:`to_json`."""
         data = json.loads(text)
+        # Keys a newer version of OnTrack may add are ignored, not refused.
+        data = {key: value for key, value in data.items() if key in _SPEC_FIELDS}
         data["calibration"] = Calibration(**data["calibration"])
         data["size"] = ModelSize(**data["size"])
         data["references"] = {
@@ -278,6 +279,9 @@ class ModelSpec:
             for checkpoint, medians in data["references"].items()
         }
         return cls(**data)
+
+
+_SPEC_FIELDS = {spec_field.name for spec_field in fields(ModelSpec)}
 
 
 def days_into_year(as_of_date: pd.Series, school_year_start: str) -> np.ndarray:

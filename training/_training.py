@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
@@ -80,7 +80,6 @@ class KpiResult:
     reference_auc: float
     training_fingerprint: str
     holdout_fingerprint: str
-    extra: dict = field(default_factory=dict)
 
     def figure(self, name: str, scorer: str = MODEL, checkpoint: str = "all") -> float:
         """One holdout figure, e.g. ``figure("pr_auc", "logistic_regression")``."""
