@@ -19,11 +19,13 @@ is written:
    every margin, both along the group dimensions and across schools to the
    district, until nothing changes.
 4. **Audit and repair.** Two hidden cells in a margin are not always enough: if
-   both counts are 0 (or both full), the margin still gives them away. The audit
-   (:mod:`monitoring._disclosure_audit`) solves for every hidden count; for each
-   one it can pin down, the smallest shown cell among that cell's margins is
-   suppressed, and rules 3 and 4 run again. A table that stays recoverable fails
-   with :class:`DisclosureError`.
+   both counts are 0 (or both full), the margin still gives them away, and so
+   can a chain of margins. The audit (:mod:`monitoring._disclosure_audit`)
+   solves for every hidden count; for the first one it can pin down, the
+   smallest shown cell among that cell's margins (or, when they have none left,
+   among the margins one step further along the hidden cells) is suppressed, and
+   rules 3 and 4 run again. A table that stays recoverable fails with
+   :class:`DisclosureError`.
 
 Only counts of students are protected. Projected rates come from model risks, not
 from outcomes, and follow the suppression of the cell they belong to.
@@ -45,6 +47,7 @@ from monitoring._disclosure_audit import (
     SHOWN,
     SUPPRESSED,
     audit_cells,
+    is_pinned,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,9 @@ logger = logging.getLogger(__name__)
 RATE_CUTOFFS = ((30, 20), (60, 10), (300, 5))
 LARGE_GROUP_CUTOFF = 1
 MAX_REPAIR_ROUNDS = 50
+# Candidate cells tried (one audit of the pinned count each) before settling for the
+# nearest smallest one.
+MAX_REPAIR_TRIALS = 40
 
 
 class DisclosureError(ValueError):
@@ -205,23 +211,32 @@ def _recoverable_positions(cells: pd.DataFrame) -> list[int]:
 
 
 def _repair(cells: pd.DataFrame, margins: list, recoverable: list[int]) -> bool:
-    """Rule 4: suppress the smallest shown cell next to the first recoverable one.
+    """Rule 4: suppress one more cell so that the first recoverable count is freed.
 
-    One cell per round: recoverable cells usually share a cause, and the extra
-    suppression for the first often protects the others too.
+    Candidates are the shown cells on the margins through the cell, then on the
+    margins one step further along its hidden neighbours, and so on (a count can
+    be pinned by a chain of margins: one school's hidden cells equal to the
+    district's through a second group). They are tried nearest ring first and
+    smallest first; the first whose suppression frees the count is kept. When
+    none does, the nearest smallest is suppressed and the audit runs again. One
+    cell per round: recoverable cells usually share a cause.
     """
     disclosure = cells["disclosure"].to_numpy()
-    n_size = cells["n_size"].to_numpy()
     for position in recoverable:
-        around = [m for m in margins if position in m.members]
-        parts = [p for m in around for p in m.parts if disclosure[p] == SHOWN]
-        totals = [m.total for m in around if disclosure[m.total] == SHOWN]
-        candidates = parts or totals
+        candidates = _candidates(
+            position, margins, disclosure, cells["n_size"].to_numpy()
+        )
         if not candidates:
             continue
-        chosen = min(candidates, key=lambda p: (n_size[p], p))
-        disclosure[chosen] = COMPLEMENTARY
-        cells["disclosure"] = disclosure
+        chosen = candidates[0]
+        for candidate in candidates[:MAX_REPAIR_TRIALS]:
+            cells.loc[candidate, "disclosure"] = COMPLEMENTARY
+            freed = not is_pinned(cells, position)
+            cells.loc[candidate, "disclosure"] = SHOWN
+            if freed:
+                chosen = candidate
+                break
+        cells.loc[chosen, "disclosure"] = COMPLEMENTARY
         logger.debug(
             "extra suppression of %s to protect %s",
             cell_name(cells, chosen),
@@ -229,6 +244,33 @@ def _repair(cells: pd.DataFrame, margins: list, recoverable: list[int]) -> bool:
         )
         return True
     return False
+
+
+def _candidates(
+    position: int, margins: list, disclosure: np.ndarray, n_size: np.ndarray
+) -> list[int]:
+    """Shown cells around ``position``, nearest ring of margins first, then smallest."""
+    reached, frontier, used = {position}, {position}, set()
+    ordered: list[int] = []
+    while frontier:
+        ring = [
+            index
+            for index, margin in enumerate(margins)
+            if index not in used and frontier & set(margin.members)
+        ]
+        used.update(ring)
+        parts = {p for i in ring for p in margins[i].parts if disclosure[p] == SHOWN}
+        totals = {
+            margins[i].total for i in ring if disclosure[margins[i].total] == SHOWN
+        }
+        ordered += sorted(parts - set(ordered), key=lambda p: (n_size[p], p))
+        ordered += sorted(totals - parts - set(ordered), key=lambda p: (n_size[p], p))
+        hidden = {
+            p for i in ring for p in margins[i].members if disclosure[p] in HIDDEN
+        }
+        frontier = hidden - reached
+        reached |= hidden
+    return ordered
 
 
 def _rate_texts(cells: pd.DataFrame) -> list[str]:

@@ -102,6 +102,27 @@ def audit_cells(cells: pd.DataFrame, exact_ranges: bool = False) -> pd.DataFrame
     return ranges[columns]
 
 
+def is_pinned(cells: pd.DataFrame, position: int) -> bool:
+    """Whether the hidden count at ``position`` has only one feasible value.
+
+    The one-cell version of :func:`audit_cells`, for trying out a suppression.
+    """
+    hidden = np.flatnonzero(
+        (cells["disclosure"].isin(HIDDEN) & (cells["n_size"] > 0)).to_numpy()
+    )
+    column = int(np.searchsorted(hidden, position))
+    if column >= len(hidden) or hidden[column] != position:
+        return False
+    low, high = _count_bounds(cells, hidden)
+    equations, constants = _margin_equations(cells, hidden)
+    problem = _Problem(equations, constants, low, high)
+    objective = np.zeros(len(hidden))
+    objective[column] = 1.0
+    smallest = problem.extreme(objective)[column]
+    largest = problem.extreme(-objective)[column]
+    return smallest == largest
+
+
 def _count_bounds(cells: pd.DataFrame, hidden: np.ndarray) -> tuple:
     """What the attacker knows of each hidden count before using the margins."""
     rows = cells.iloc[hidden]

@@ -108,8 +108,12 @@ def public_rows(
         The KPI (name, label).
     school_names
         Public school names by ``school_id``; a school without one shows its id.
+
+    Every cell of either table gets a row: a group or school found only last
+    year has no students this year. Leaving such a cell out would not hide it:
+    the published totals minus the published groups would give it away.
     """
-    rows = current.copy()
+    rows = _with_last_year_cells(current, last_year)
     status = rows["disclosure"].map(PUBLIC_STATUS)
     shown = (rows["disclosure"] == SHOWN).to_numpy()
     visible = rows["disclosure"].isin([SHOWN, RANGE]).to_numpy()
@@ -139,6 +143,32 @@ def public_rows(
     public["target"] = rows["target"].round(3)
     public = public.join(_projections(rows, visible))
     return public[PUBLIC_COLUMNS].reset_index(drop=True)
+
+
+def _with_last_year_cells(
+    current: pd.DataFrame, last_year: pd.DataFrame | None
+) -> pd.DataFrame:
+    """This year's cells plus an empty cell for each key found only last year."""
+    if last_year is None:
+        return current.copy()
+    key = ["school_id", "dimension", "group"]
+    known = pd.MultiIndex.from_frame(current[key])
+    extra = last_year.loc[~pd.MultiIndex.from_frame(last_year[key]).isin(known), key]
+    if extra.empty:
+        return current.copy()
+    targets = current.drop_duplicates("school_id").set_index("school_id")["target"]
+    empty = extra.assign(
+        n_size=0,
+        n_missed=np.nan if current["n_missed"].isna().all() else 0.0,
+        disclosure=EMPTY,
+        rate_text="no students",
+        target=extra["school_id"].map(targets).to_numpy(),
+        projected_rate=np.nan,
+        projected_low=np.nan,
+        projected_high=np.nan,
+        p_miss_target=np.nan,
+    )
+    return pd.concat([current, empty], ignore_index=True)
 
 
 def _where(mask: np.ndarray, values: pd.Series) -> pd.Series:
@@ -198,7 +228,7 @@ def _projections(rows: pd.DataFrame, visible: np.ndarray) -> pd.DataFrame:
         coded = _coded_rate(rate, int(n_size)) if seen else None
         exact.append(seen and coded is None)
         if not seen:
-            texts.append("suppressed")
+            texts.append("no students" if n_size == 0 else "suppressed")
         elif coded is not None:
             texts.append(coded)
         else:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
 from monitoring._disclosure import protect_cells
-from monitoring._disclosure_audit import COMPLEMENTARY, SUPPRESSED, audit_public_rows
+from monitoring._disclosure_audit import (
+    COMPLEMENTARY,
+    RANGE,
+    SUPPRESSED,
+    audit_public_rows,
+)
 from monitoring._indicators import public_rows
 from monitoring._progress import (
     missed_so_far,
@@ -35,14 +40,12 @@ class SuppressionCounts:
     primary: int = 0
     complementary: int = 0
     ranged: int = 0
-    tables: list[str] = field(default_factory=list)
 
-    def add(self, cells: pd.DataFrame, table: str) -> None:
+    def add(self, cells: pd.DataFrame) -> None:
         counts = cells["disclosure"].value_counts()
         self.primary += int(counts.get(SUPPRESSED, 0))
         self.complementary += int(counts.get(COMPLEMENTARY, 0))
-        self.ranged += int(counts.get("range", 0))
-        self.tables.append(table)
+        self.ranged += int(counts.get(RANGE, 0))
 
 
 def kpi_indicators(
@@ -97,7 +100,7 @@ def kpi_indicators(
     )
     if school_projections is not None and not school_projections.empty:
         current = use_school_projections(current, school_projections)
-    counts.add(current, current_table)
+    counts.add(current)
 
     last_year = None
     if last_year_students is not None and not last_year_students.empty:
@@ -113,7 +116,7 @@ def kpi_indicators(
             min_n,
             last_table,
         )
-        counts.add(last_year, last_table)
+        counts.add(last_year)
 
     rows = public_rows(current, last_year, kpi, school_names)
     audit_public_rows(rows, current, "this_year", current_table)

@@ -159,7 +159,12 @@ def _snapshot(students, rng, school_year, checkpoint, as_of, shift):
 
 
 def make_labels(students, snapshots):
-    """KPI labels of the completed years from the last snapshot's features."""
+    """KPI labels of the completed years from the last snapshot's features.
+
+    Twelve more students of school 0001 have 2025 labels but no snapshot at all
+    (enrolled only between checkpoints): last year has a "not reported" group
+    that this year does not.
+    """
     rows = []
     last = snapshots[snapshots["checkpoint"] == "04-01"]
     for school_year in YEARS[:-1]:
@@ -180,6 +185,19 @@ def make_labels(students, snapshots):
                     }
                 )
             )
+    unseen = [f"U0001{index:04d}" for index in range(12)]
+    for kpi in ("chronic_absence", "course_failure", "not_proficient_ela"):
+        rows.append(
+            pd.DataFrame(
+                {
+                    "student_id": unseen,
+                    "school_year": YEARS[-2],
+                    "kpi": kpi,
+                    "missed": [index % 3 == 0 for index in range(12)],
+                    "school_id": "0001",
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 

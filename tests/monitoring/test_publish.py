@@ -218,3 +218,17 @@ def test_school_projections_replace_the_all_students_approximation():
 
     assert updated.loc[("A", "all"), "p_miss_target"] == 0.12
     assert updated.loc[("A", "female"), "projected_rate"] == pytest.approx(0.2)
+
+
+def test_a_group_seen_only_last_year_is_published_as_empty_this_year(published):
+    rows = published["csv"]
+    unseen = rows[(rows["group"] == "not_reported") & (rows["dimension"] == "gender")]
+
+    # Twelve labelled students of 2025 had no snapshot, hence no attributes.
+    assert set(unseen["school_id"]) == {"0001", "0002", "0003", "0004", "district"}
+    assert set(unseen["status"]) == {"no students"}
+    last_year = unseen.groupby("school_id")["last_year_status"].agg(set)
+    assert last_year["0002"] == {"no students"}
+    # Twelve students, but the rows through them had to hide it for some KPIs.
+    assert last_year["district"] <= {"shown", "suppressed"}
+    assert last_year["0001"] <= {"shown", "suppressed"}
