@@ -109,10 +109,11 @@ def publish_indicators(config: DistrictConfig) -> PublishSummary:
     school_names = _school_names(config)
 
     counts = SuppressionCounts()
+    registered = _registered_attributes(config, dimensions)
     tables = []
     for kpi in config.kpis:
         last_year = _last_year_students(
-            labels, snapshots, kpi.name, school_year - 1, dimensions
+            labels, snapshots, kpi.name, school_year - 1, dimensions, registered
         )
         kpi_projections = None
         if projections is not None:
@@ -291,12 +292,14 @@ def _last_year_students(
     kpi: str,
     school_year: int,
     dimensions: list[str],
+    registered: pd.DataFrame | None,
 ) -> pd.DataFrame | None:
     """Last year's labelled students with their protected attributes, or None.
 
-    Attributes come from the student's latest snapshot of that year, or, for a
+    Attributes come from the student's latest snapshot of that year; for a
     student labelled without one (enrolled only between checkpoints), from their
-    latest snapshot of any year.
+    latest snapshot of any year, and failing that from the warehouse's
+    ``students`` table (``registered``).
     """
     year = labels[(labels["kpi"] == kpi) & (labels["school_year"] == school_year)]
     year = year[year["missed"].notna()]
@@ -304,14 +307,35 @@ def _last_year_students(
         return None
     ordered = snapshots.sort_values("as_of_date")
     that_year = ordered[ordered["school_year"] == school_year]
+    sources = [that_year.iloc[::-1], ordered.iloc[::-1]]
+    if registered is not None:
+        sources.append(registered)
     attributes = (
-        pd.concat([that_year.iloc[::-1], ordered.iloc[::-1]])
+        pd.concat([source[["student_id", *dimensions]] for source in sources])
         .drop_duplicates("student_id", keep="first")
         .set_index("student_id")
     )
-    return year[["student_id", "school_id", "missed"]].join(
-        attributes[dimensions], on="student_id"
-    )
+    return year[["student_id", "school_id", "missed"]].join(attributes, on="student_id")
+
+
+def _registered_attributes(
+    config: DistrictConfig, dimensions: list[str]
+) -> pd.DataFrame | None:
+    """Protected attributes of every student in the warehouse (no other field)."""
+    import duckdb
+
+    path = config.state_dir / WAREHOUSE
+    if not path.is_file():
+        return None
+    columns = ", ".join(f'"{name}"' for name in ["student_id", *dimensions])
+    with duckdb.connect(str(path), read_only=True) as connection:
+        students = connection.execute(f"SELECT {columns} FROM students").df()
+    # Flags as the snapshots store them: 0/1 floats, missing as NaN.
+    for name in dimensions:
+        values = students[name].dropna()
+        if len(values) and values.isin([True, False]).all():
+            students[name] = students[name].map({True: 1.0, False: 0.0}).astype(float)
+    return students
 
 
 def _school_names(config: DistrictConfig) -> dict[str, str]:

@@ -255,9 +255,38 @@ def write_state(root: Path, seed: int, shift: float = 0.0, alert_share: float = 
         state / "snapshots" / "kpi_labels.parquet"
     )
     make_scores(snapshots).to_parquet(state / "scores" / "scored_snapshot.parquet")
+    write_warehouse(state, students)
     config_path = root / "district.toml"
     config_path.write_text(CONFIG.format(alert_share=alert_share))
     return load_config(config_path), students
+
+
+def write_warehouse(state: Path, students: pd.DataFrame) -> None:
+    """The two warehouse tables publishing reads: schools and students (with the
+    personal fields a real export has, to prove they stay out of public files)."""
+    import duckdb
+
+    schools = pd.DataFrame(
+        {
+            "school_id": list(SCHOOL_SIZES),
+            "school_name": [
+                f"{name} School" for name in ("Maple", "Cedar", "Oak", "Elm")
+            ],
+        }
+    )
+    registered = students[
+        ["student_id", "gender", "race_ethnicity", "first_name", "birth_date"]
+    ].assign(
+        economically_disadvantaged=students["economically_disadvantaged"] == 1,
+        english_learner=students["english_learner"] == 1,
+        disability=students["disability"] == 1,
+        last_name="Doe",
+    )
+    with duckdb.connect(str(state / "warehouse.duckdb")) as connection:
+        connection.register("school_rows", schools)
+        connection.register("student_rows", registered)
+        connection.execute("CREATE TABLE schools AS SELECT * FROM school_rows")
+        connection.execute("CREATE TABLE students AS SELECT * FROM student_rows")
 
 
 @pytest.fixture(scope="session")

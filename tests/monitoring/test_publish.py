@@ -122,6 +122,19 @@ def test_district_figures_match_the_students(published):
         assert texts <= {"not yet known", "suppressed", "no students"}
 
 
+def test_schools_are_named_from_the_warehouse(published):
+    names = published["csv"].drop_duplicates("school_id").set_index("school_id")
+
+    assert names["school_name"].to_dict() == {
+        "0001": "Maple School",
+        "0002": "Cedar School",
+        "0003": "Oak School",
+        "0004": "Elm School",
+        "district": "District",
+    }
+    assert "Doe" not in published["json_text"] + published["csv_text"]
+
+
 def test_school_targets_apply_to_the_school_and_its_groups(published):
     rows = published["csv"]
     failure = rows[rows["kpi"] == "course_failure"]
