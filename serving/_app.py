@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,6 +47,9 @@ from ._scores import ScoredData
 logger = logging.getLogger(__name__)
 
 AUDIT_LOG = "audit.log"
+# Touched by a reload; every worker process compares its time with the time of its
+# own last load before each request, so one leader's reload reaches all workers.
+RELOAD_MARK = Path("bentoml") / "reloaded"
 
 
 class Scorer(Protocol):
@@ -77,7 +81,9 @@ class OnTrackApp:
         self.tokens = TokenTable(config.serving.tokens)
         self.audit = AuditLog(config.state_dir / AUDIT_LOG)
         self._load_scorers = load_scorers
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.RLock()
+        self._mark = config.state_dir / RELOAD_MARK
+        self._loaded_mark = self._mark_time()
         self.scorers: Mapping[str, Scorer] = {}
         self.scores = ScoredData(config.state_dir)
         self.reload_models()
@@ -102,6 +108,22 @@ class OnTrackApp:
             model_versions=versions,
             as_of_date=scores.as_of_date,
         )
+
+    def follow_reloads(self) -> None:
+        """Load again if another worker reloaded since this one last loaded."""
+        mark = self._mark_time()
+        if mark <= self._loaded_mark:
+            return
+        with self._reload_lock:
+            if mark > self._loaded_mark:
+                self._loaded_mark = mark
+                self.reload_models()
+
+    def _mark_time(self) -> int:
+        try:
+            return self._mark.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def model_versions(self) -> dict[str, str]:
         return {kpi: scorer.model_version for kpi, scorer in self.scorers.items()}
@@ -218,7 +240,12 @@ class OnTrackApp:
 
     def reload(self, authorization: str | None) -> ReloadResponse:
         self._caller(authorization, "reload")
-        return self.reload_models()
+        with self._reload_lock:
+            response = self.reload_models()
+            self._mark.parent.mkdir(parents=True, exist_ok=True)
+            self._mark.touch()
+            self._loaded_mark = self._mark_time()
+        return response
 
     # -- helpers -----------------------------------------------------------------
 

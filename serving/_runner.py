@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 SERVICE_IMPORT = "serving._service:OnTrackService"
 CONFIG_SNAPSHOT_ENV = "ONTRACK_SERVING_CONFIG"
 CONFIG_FILE_ENV = "ONTRACK_CONFIG"
+WORKERS_ENV = "ONTRACK_SERVING_WORKERS"
 HOST = "127.0.0.1"
 # Student data systems must not phone home; the child gets these whatever the
 # parent's environment says.

@@ -18,6 +18,7 @@ only the fields.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated, Any
 
 import bentoml
@@ -29,7 +30,7 @@ from features import FEATURE_CATALOG
 from ._app import OnTrackApp
 from ._errors import ServingFailure
 from ._middleware import FieldNamingMiddleware
-from ._runner import config_from_environment
+from ._runner import WORKERS_ENV, config_from_environment
 from ._schemas import (
     MAX_RECORDS,
     AtRiskResponse,
@@ -109,16 +110,6 @@ def _quiet_bentoml_validation_logs() -> None:
         target.addFilter(_QuietValidationErrors())
 
 
-def _answer(ctx: bentoml.Context, endpoint: str, work) -> Any:
-    """Run ``work``; a :class:`ServingFailure` becomes its 4xx (or 503) JSON body."""
-    try:
-        return work(ctx.request.headers.get(_AUTHORIZATION))
-    except ServingFailure as failure:
-        logger.info("refused %s with %s: %s", endpoint, failure.status_code, failure)
-        ctx.response.status_code = failure.status_code
-        return JSONResponse(failure.body(), status_code=failure.status_code)
-
-
 def _json(body: bytes) -> Response:
     """A body the app already serialised; BentoML would dump a model twice."""
     return Response(body, media_type="application/json")
@@ -126,7 +117,9 @@ def _json(body: bytes) -> Response:
 
 @bentoml.service(
     name="ontrack",
-    workers=1,
+    # One worker by default; ONTRACK_SERVING_WORKERS=2 uses both cores of a small
+    # machine (each worker holds its own copy of the models).
+    workers=int(os.environ.get(WORKERS_ENV, "1")),
     traffic={"timeout": 120},
 )
 class OnTrackService:
@@ -142,12 +135,27 @@ class OnTrackService:
     def __is_ready__(self) -> bool:
         return self.app.is_ready()
 
+    def _answer(self, ctx: bentoml.Context, endpoint: str, work) -> Any:
+        """Run ``work``; a :class:`ServingFailure` becomes its 4xx or 503 body.
+
+        A reload by another worker is picked up first.
+        """
+        try:
+            self.app.follow_reloads()
+            return work(ctx.request.headers.get(_AUTHORIZATION))
+        except ServingFailure as failure:
+            logger.info(
+                "refused %s with %s: %s", endpoint, failure.status_code, failure
+            )
+            ctx.response.status_code = failure.status_code
+            return JSONResponse(failure.body(), status_code=failure.status_code)
+
     @bentoml.api
     def score(
         self, records: Records, ctx: bentoml.Context, kpi: Id | None = None
     ) -> ScoreResponse:
         """Risk, tier, drivers and model version per KPI (or one) for records."""
-        return _answer(
+        return self._answer(
             ctx, "score", lambda auth: _json(self.app.score(auth, records, kpi))
         )
 
@@ -159,7 +167,9 @@ class OnTrackService:
         kpi: Id | None = None,
     ) -> ExplainResponse:
         """One student's contributions by domain and feature, per KPI (or one KPI)."""
-        return _answer(ctx, "explain", lambda auth: self.app.explain(auth, record, kpi))
+        return self._answer(
+            ctx, "explain", lambda auth: self.app.explain(auth, record, kpi)
+        )
 
     @bentoml.api
     def at_risk(
@@ -171,7 +181,7 @@ class OnTrackService:
         top_k: TopK | None = None,
     ) -> AtRiskResponse:
         """A school's students for a KPI, latest scored snapshot, riskiest first."""
-        return _answer(
+        return self._answer(
             ctx,
             "at_risk",
             lambda auth: self.app.at_risk(auth, school_id, kpi, tier, top_k),
@@ -185,7 +195,7 @@ class OnTrackService:
         kpi: Id | None = None,
     ) -> SchoolRiskResponse:
         """Projected year-end KPI rates of one school, or of all and the district."""
-        return _answer(
+        return self._answer(
             ctx,
             "school_risk",
             lambda auth: self.app.school_risk(auth, school_id, kpi),
@@ -194,14 +204,14 @@ class OnTrackService:
     @bentoml.api
     def public_indicators(self, ctx: bentoml.Context) -> Any:
         """The published aggregate indicators (small cells suppressed); no token."""
-        return _answer(
+        return self._answer(
             ctx, "public_indicators", lambda auth: self.app.public_indicators()
         )
 
     @bentoml.api
     def reload(self, ctx: bentoml.Context) -> ReloadResponse:
         """Load the champions and scored files again (leaders only)."""
-        return _answer(ctx, "reload", lambda auth: self.app.reload(auth))
+        return self._answer(ctx, "reload", lambda auth: self.app.reload(auth))
 
 
 OnTrackService.add_asgi_middleware(FieldNamingMiddleware)

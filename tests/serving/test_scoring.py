@@ -203,3 +203,30 @@ def test_a_new_champion_is_served_after_a_leaders_reload(client, trained_distric
     finally:
         mlflow_client.set_registered_model_alias(name, "champion", "1")
         client.post("/reload", headers=LEADER)
+
+
+def test_one_workers_reload_reaches_the_other_workers(trained_district):
+    import mlflow
+
+    from serving._app import OnTrackApp
+    from serving._service import _load_champions
+
+    first_worker = OnTrackApp(trained_district, _load_champions)
+    second_worker = OnTrackApp(trained_district, _load_champions)
+    mlflow_client = mlflow.MlflowClient(trained_district.mlflow_uri)
+    name = "ontrack-course_failure"
+    first = mlflow_client.get_model_version(name, "1")
+    second = mlflow_client.create_model_version(
+        name, source=first.source, run_id=first.run_id
+    )
+    mlflow_client.set_registered_model_alias(name, "champion", second.version)
+    try:
+        second_worker.follow_reloads()
+        assert second_worker.model_versions()["course_failure"] == "1"
+        first_worker.reload("Bearer demo-leader")
+        assert first_worker.model_versions()["course_failure"] == str(second.version)
+        second_worker.follow_reloads()
+        assert second_worker.model_versions()["course_failure"] == str(second.version)
+    finally:
+        mlflow_client.set_registered_model_alias(name, "champion", "1")
+        first_worker.reload("Bearer demo-leader")
