@@ -1,10 +1,12 @@
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from ontrack.cli import app
 
+DEMO_CONFIG = Path(__file__).parents[1] / "configs" / "demo.toml"
 HEAVY_LIBRARIES = (
     "pandas",
     "numpy",
@@ -68,3 +70,20 @@ def test_counselor_token_needs_a_school():
 
     assert result.exit_code == 1
     assert "a counselor token needs at least one --school" in result.output
+
+
+def test_a_stage_run_out_of_order_ends_with_its_message_not_a_traceback(tmp_path):
+    config = tmp_path / "district.toml"
+    demo = (DEMO_CONFIG).read_text()
+    config.write_text(demo.replace('"../state"', f'"{tmp_path / "state"}"'))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ontrack.cli", "features", "--config", str(config)],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "no warehouse at" in result.stdout
+    assert "load the district first with `ontrack ingest`" in result.stdout
