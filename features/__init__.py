@@ -9,7 +9,11 @@ generator writes a made-up district in the canonical shape.
 Adapters turn other shapes into the canonical tables: ``read_edfi_xml`` reads an
 Ed-Fi interchange export (and says what it had to derive). ``read_student_table``
 reads a flat one-row-per-student table through a column mapping, straight into
-features, KPI labels and groups, for data that has no event tables.
+features, KPI labels and groups, for data that has no event tables;
+``ingest_student_table`` writes such a table as the snapshot files the later stages
+read, with its own feature catalog. ``feature_catalog_for(state_dir)`` is the
+catalog of the snapshots in a state folder: a flat table's stored one, or
+``FEATURE_CATALOG``.
 """
 
 from features._abc_flags import abc_flags
@@ -19,11 +23,15 @@ from features._edfi import AdapterTables, read_edfi_xml
 from features._indicators import kpi_labels, school_snapshots, student_snapshots
 from features._ingest import IngestError, IngestReport, ingest_district
 from features._snapshots import SnapshotSummary, build_snapshots, duckdb_stage
+from features._stored_catalog import CatalogFileError, feature_catalog_for
 from features._student_table import (
+    PublishedResult,
     StudentTable,
     StudentTableError,
+    StudentTableMapping,
     read_student_table,
 )
+from features._table_ingest import StudentTableReport, ingest_student_table
 from features._warehouse import open_warehouse, write_warehouse
 
 __all__: list[str] = [
@@ -48,4 +56,10 @@ __all__: list[str] = [
     "StudentTable",
     "StudentTableError",
     "read_student_table",
+    "CatalogFileError",
+    "PublishedResult",
+    "StudentTableMapping",
+    "StudentTableReport",
+    "feature_catalog_for",
+    "ingest_student_table",
 ]

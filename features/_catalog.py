@@ -27,6 +27,8 @@ Domain = Literal[
     "assessment",
     "mobility",
     "protected",
+    # A flat student table's column that the mapping gives no other domain.
+    "other",
 ]
 Kind = Literal["rate", "count", "number", "flag", "z", "category"]
 Direction = Literal["higher", "lower"] | None

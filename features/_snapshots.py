@@ -41,6 +41,7 @@ from features._indicators import (
     school_snapshots,
     student_snapshots,
 )
+from features._stored_catalog import remove_feature_catalog
 from ontrack.config import DistrictConfig
 
 logger = logging.getLogger(__name__)
@@ -258,6 +259,8 @@ def build_snapshots(
         (labels, LABEL_FILE),
     ):
         _write_atomically(table, out_dir / name)
+    # Event-level snapshots read with the event-level catalog, not a flat table's.
+    remove_feature_catalog(config.state_dir)
     summary = SnapshotSummary(
         snapshot_dir=out_dir,
         rows_by_as_of=_rows_by_as_of(students, as_of_dates),

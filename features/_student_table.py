@@ -24,6 +24,17 @@ which columns the model may not see::
     [features]
     exclude = ["G1", "G2"]      # known only later in the year
     # columns = [...]           # or list the model inputs outright
+    # The domain a driver is shown under (default "other") and its plain words:
+    domains = { absences = "attendance" }
+    words = { absences = "{value} absences (median {reference})" }
+
+    [[published]]               # optional: figures others published on the table
+    include = ["G1", "G2"]      # the excluded columns they used
+    accuracy = 0.919
+    source = "Cortez and Silva 2008"
+
+``read_student_table(..., include=["G1"])`` puts excluded columns back, for a
+comparison with a setting that used them (``ontrack crossval --include``).
 
 Every column a label reads is kept out of the features, so the outcome can never
 leak into the inputs; group columns are kept out too (protected attributes are for
@@ -40,8 +51,10 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pandera.pandas as pa
@@ -73,6 +86,10 @@ MISSING_ID = "student_id is missing"
 MISSING_SCHOOL = "school_id is missing"
 UNMAPPED_GROUP = "{column}: {value!r} is not mapped to a {group} code (mapped: {known})"
 NO_LABEL = "label {kpi} cannot be computed: {columns} missing"
+# Domains a flat table's column may be shown under: the event-level ones and "other".
+TableDomain = Literal[
+    "attendance", "behaviour", "course_performance", "assessment", "mobility", "other"
+]
 
 
 class StudentTableError(ValueError):
@@ -99,6 +116,21 @@ class _Group(_Section):
 class _Features(_Section):
     columns: list[str] | None = None
     exclude: list[str] = []
+    domains: dict[str, TableDomain] = {}
+    # Plain words of a driver, ``str.format``-ed with ``value`` and ``reference``.
+    words: dict[str, str] = {}
+
+
+class PublishedResult(_Section):
+    """An accuracy someone published on the table, and the setting it belongs to.
+
+    ``include`` names the excluded columns that setting used as inputs (empty: the
+    mapping as it is); ``accuracy`` is a share in [0, 1].
+    """
+
+    include: list[str] = []
+    accuracy: float = Field(ge=0.0, le=1.0)
+    source: str = Field(min_length=1)
 
 
 class StudentTableMapping(_Section):
@@ -108,6 +140,7 @@ class StudentTableMapping(_Section):
     groups: dict[str, _Group] = {}
     labels: dict[str, str] = Field(min_length=1)
     features: _Features = _Features()
+    published: list[PublishedResult] = []
 
 
 @dataclass(frozen=True)
@@ -121,6 +154,7 @@ class StudentTable:
     ``groups``: ``student_id`` and the mapped protected attributes (our codes,
     missing where the table has no value).
     ``quarantine``: the rejected rows as read, with ``_row`` and ``_reason``.
+    ``mapping``: the validated mapping the table was read with.
     """
 
     features: pd.DataFrame
@@ -128,6 +162,7 @@ class StudentTable:
     groups: pd.DataFrame
     quarantine: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    mapping: StudentTableMapping | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -172,6 +207,8 @@ def load_student_table_mapping(path: Path) -> StudentTableMapping:
         raise StudentTableError("\n".join(problems)) from None
     for group, spec in mapping.groups.items():
         _check_group(path, group, spec)
+    for column, words in mapping.features.words.items():
+        _check_words(path, column, words)
     return mapping
 
 
@@ -189,17 +226,57 @@ def _check_group(path: Path, group: str, spec: _Group) -> None:
             )
 
 
-def read_student_table(source: Path, mapping: Path) -> StudentTable:
-    """Read a flat student table (CSV) with its mapping, validated.
+def _check_words(path: Path, column: str, words: str) -> None:
+    try:
+        words.format(value="1", reference="1")
+    except (KeyError, IndexError, ValueError):
+        raise StudentTableError(
+            f"{path}: [features.words] {column} = {words!r}: may name only {{value}} "
+            f"and {{reference}}"
+        ) from None
+
+
+def with_columns_included(
+    spec: StudentTableMapping, include: Sequence[str], origin: str = "mapping"
+) -> StudentTableMapping:
+    """The mapping with ``include`` taken out of ``[features] exclude``.
 
     Raises
     ------
     StudentTableError
-        If the file or the mapping cannot be read, or the mapping names a column
-        the file does not have.
+        If a column to include is not excluded by the mapping.
+    """
+    excluded = spec.features.exclude
+    for column in include:
+        if column not in excluded:
+            raise StudentTableError(
+                f"{origin}: cannot include {column!r}: it is not in [features] "
+                f"exclude (excluded: {', '.join(excluded) or 'none'})"
+            )
+    kept = [column for column in excluded if column not in include]
+    features = spec.features.model_copy(update={"exclude": kept})
+    return spec.model_copy(update={"features": features})
+
+
+def read_student_table(
+    source: Path, mapping: Path, *, include: Sequence[str] = ()
+) -> StudentTable:
+    """Read a flat student table (CSV) with its mapping, validated.
+
+    ``include`` names columns of ``[features] exclude`` to use as model inputs
+    after all, for example ``["G1"]`` to compare with a setting that had them.
+
+    Raises
+    ------
+    StudentTableError
+        If the file or the mapping cannot be read, the mapping names a column the
+        file does not have, or ``include`` names a column the mapping does not
+        exclude.
     """
     source, mapping_path = Path(source), Path(mapping)
     spec = load_student_table_mapping(mapping_path)
+    if include:
+        spec = with_columns_included(spec, include, str(mapping_path))
     try:
         rows = pd.read_csv(
             source,
@@ -324,7 +401,7 @@ def build_student_table(
     if bad:
         notes.append(f"{len(bad)} rows quarantined")
     return StudentTable(
-        features, label_rows, groups, quarantine.reset_index(drop=True), notes
+        features, label_rows, groups, quarantine.reset_index(drop=True), notes, spec
     )
 
 
@@ -339,6 +416,8 @@ def _feature_columns(
         "[table] school_column": [spec.table.school_column],
         "[features] exclude": spec.features.exclude,
         "[features] columns": spec.features.columns or [],
+        "[features] domains": list(spec.features.domains),
+        "[features] words": list(spec.features.words),
     }
     if spec.table.id_column:
         named["[table] id_column"] = [spec.table.id_column]
