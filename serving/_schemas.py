@@ -25,8 +25,8 @@ Tier = Literal["high", "moderate", "low"]
 # At most this many records per call whatever the config says: a request body stays
 # under about 10 MB, and one call cannot hold the worker for long.
 MAX_RECORDS = 10_000
-# Dates a snapshot can have; far-off dates (year 1 or 9999) are refused as input
-# errors rather than overflowing date arithmetic downstream.
+# Dates a snapshot can have (both ends inclusive); far-off dates (year 1 or 9999)
+# are refused as input errors rather than overflowing date arithmetic downstream.
 EARLIEST_DATE = dt.date(1990, 1, 1)
 LATEST_DATE = dt.date(2100, 12, 31)
 
