@@ -32,12 +32,19 @@ BASELINES = ("abc_flags", "last_year_outcome", "logistic_regression", "school_on
 
 
 def abc_score(examples: pd.DataFrame) -> np.ndarray:
-    """The sum of the three ABC flag levels (0 none, 1 early warning, 2 at risk)."""
-    return examples[list(ABC_LEVELS)].fillna(0).sum(axis=1).to_numpy(dtype=float)
+    """The sum of the three ABC flag levels (0 none, 1 early warning, 2 at risk).
+
+    Snapshots without the flags (a flat student table has no events to raise
+    them) score 0 everywhere: the baseline ranks nobody.
+    """
+    levels = examples.reindex(columns=list(ABC_LEVELS))
+    return levels.fillna(0).sum(axis=1).to_numpy(dtype=float)
 
 
 def abc_flagged(examples: pd.DataFrame) -> np.ndarray:
-    """1 where any ABC flag is at risk, else 0."""
+    """1 where any ABC flag is at risk, else 0 (0 everywhere without the flags)."""
+    if ABC_FLAG not in examples:
+        return np.zeros(len(examples))
     return examples[ABC_FLAG].fillna(0).to_numpy(dtype=float)
 
 

@@ -1,7 +1,9 @@
 """Which snapshot columns are model inputs, their domains and how a driver reads.
 
-The source of truth is ``features.FEATURE_CATALOG`` (feature name -> domain, plain-words
-template, kind of value, protected flag); no feature list is written here. A trained
+The source of truth is the catalog of the snapshots, ``features.feature_catalog_for``
+(feature name -> domain, plain-words template, kind of value, protected flag):
+``features.FEATURE_CATALOG`` for event-level snapshots, a flat student table's own
+otherwise; no feature list is written here. A trained
 model keeps the domains, templates and kinds of its own inputs in its spec, so its
 drivers read the same way after the catalog changes.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 DOMAINS = ("attendance", "behaviour", "course_performance", "assessment", "mobility")
@@ -69,10 +72,16 @@ def _field(entry: Any, key: str, default: Any = None) -> Any:
     return getattr(entry, key, default)
 
 
-def feature_catalog() -> dict[str, FeatureSpec]:
-    """Every feature of ``features.FEATURE_CATALOG``, as :class:`FeatureSpec`."""
-    from features import FEATURE_CATALOG
+def feature_catalog(state_dir: Path | None = None) -> dict[str, FeatureSpec]:
+    """Every feature of the catalog, as :class:`FeatureSpec`.
 
+    The catalog is ``features.feature_catalog_for(state_dir)``: the one stored with
+    a flat student table's snapshots, else ``features.FEATURE_CATALOG`` (also when
+    ``state_dir`` is None).
+    """
+    from features import FEATURE_CATALOG, feature_catalog_for
+
+    catalog = FEATURE_CATALOG if state_dir is None else feature_catalog_for(state_dir)
     return {
         name: FeatureSpec(
             name=name,
@@ -81,7 +90,7 @@ def feature_catalog() -> dict[str, FeatureSpec]:
             kind=_field(entry, "kind", "number"),
             protected=bool(_field(entry, "protected", False)),
         )
-        for name, entry in FEATURE_CATALOG.items()
+        for name, entry in catalog.items()
     }
 
 

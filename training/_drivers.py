@@ -114,8 +114,12 @@ def driver_columns(
         for feature in np.unique(position[position >= 0]):
             rows = np.flatnonzero(position == feature)
             phrase = specs[feature].phrase
+            name = spec.features[feature]
             phrases[rows] = [
-                phrase(value, reference)
+                phrase(
+                    category_value(spec, name, value),
+                    None if name in spec.categories else reference,
+                )
                 for value, reference in zip(
                     features[rows, feature], references[rows, feature], strict=True
                 )
@@ -124,6 +128,20 @@ def driver_columns(
         columns[f"driver_{slot + 1}_feature"] = names[position]
         columns[f"driver_{slot + 1}_domain"] = domains[position]
     return columns
+
+
+def category_value(spec: ModelSpec, name: str, value: float) -> object:
+    """A categorical feature's value as its category, any other value as it is.
+
+    The booster reads a category as its position in ``spec.categories[name]``; a
+    person reads the category itself. A category has no median: its reference
+    (the median of positions) is shown as unknown, never as a category.
+    """
+    if name not in spec.categories:
+        return value
+    if value is None or np.isnan(value) or not float(value).is_integer():
+        return None
+    return spec.categories[name][int(value)]
 
 
 def _feature_spec(spec: ModelSpec, name: str) -> FeatureSpec:
@@ -147,13 +165,15 @@ def explain_row(
     for position in np.argsort(-np.abs(per_feature), kind="stable"):
         name = spec.features[position]
         kind = _feature_spec(spec, name).kind
+        value = category_value(spec, name, float(features[position]))
+        reference = None if name in spec.categories else float(references[position])
         feature_rows.append(
             {
                 "feature": name,
                 "domain": domain_of(spec, name),
                 "contribution": float(per_feature[position]),
-                "value": format_value(float(features[position]), kind),
-                "reference": format_value(float(references[position]), kind),
+                "value": format_value(value, kind),
+                "reference": format_value(reference, kind),
                 "protected": name in spec.protected,
             }
         )

@@ -47,6 +47,13 @@ KNOWN_LIMITS = [
 ]
 
 
+# Snapshots without ABC flags (a flat student table) flag nobody: precision is NaN.
+NO_ABC_FLAGS = (
+    "the ABC flags flag nobody in the holdout (the snapshots have none): no "
+    "comparison at the same number flagged"
+)
+
+
 class SnapshotError(ValueError):
     """A snapshot file is missing or lacks a column the training needs."""
 
@@ -123,12 +130,17 @@ class TrainingSummary:
                 f"{_report.BASELINE_NAMES[name]} {value:.3f}"
                 for name, value in kpi.baseline_pr_auc.items()
             )
+            abc = (
+                "  at the ABC flags' number flagged: precision "
+                f"{kpi.model_precision_at_abc:.1%} (ABC flags {kpi.abc_precision:.1%})"
+            )
+            if math.isnan(kpi.abc_precision):
+                abc = f"  {NO_ABC_FLAGS}"
             lines += [
                 f"{kpi.kpi}: model version {kpi.model_version} ({kpi.size})",
                 f"  holdout ROC AUC {kpi.roc_auc:.3f}, PR AUC {kpi.pr_auc:.3f}; "
                 f"baselines' PR AUC: {baselines}",
-                "  at the ABC flags' number flagged: precision "
-                f"{kpi.model_precision_at_abc:.1%} (ABC flags {kpi.abc_precision:.1%})",
+                abc,
                 f"  {kpi.decision}",
             ]
         for kpi, reason in self.skipped.items():
@@ -208,7 +220,7 @@ def train_models(config: DistrictConfig) -> TrainingSummary:
     snapshots = read_snapshots(config.state_dir)
     student_snapshots = snapshots["student_snapshots"]
     inputs = model_inputs(
-        feature_catalog(),
+        feature_catalog(config.state_dir),
         list(student_snapshots.columns),
         settings.use_protected,
         list(settings.protected_attributes),

@@ -41,12 +41,18 @@ def baseline_findings(result: KpiResult) -> list[str]:
     findings = []
     abc = result.abc.set_index("checkpoint").loc["all"]
     verdict = "better" if abc["precision_gain"] > 0 else "NOT better"
-    findings.append(
-        f"At the same number of students flagged as the ABC flags "
-        f"({abc['n_flagged']:.0f} student-checkpoints), the model's precision is "
-        f"{abc['model_precision']:.1%} against the ABC flags' "
-        f"{abc['abc_precision']:.1%}: {verdict}."
-    )
+    if abc["n_flagged"] == 0:
+        findings.append(
+            "The ABC flags flag nobody in the holdout (the snapshots have none, as "
+            "for a flat student table): there is no list to compare with."
+        )
+    else:
+        findings.append(
+            f"At the same number of students flagged as the ABC flags "
+            f"({abc['n_flagged']:.0f} student-checkpoints), the model's precision is "
+            f"{abc['model_precision']:.1%} against the ABC flags' "
+            f"{abc['abc_precision']:.1%}: {verdict}."
+        )
     for row in result.pr_auc_differences.itertuples():
         name = BASELINE_NAMES[row.baseline]
         interval = f"95% interval {row.low:+.3f} to {row.high:+.3f}"
