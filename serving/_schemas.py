@@ -2,12 +2,13 @@
 
 A *record* is one row of the student snapshot as a client sends it: the keys and
 context (``student_id``, ``school_id``, ``as_of_date``, ...), every model input the
-feature catalog lists, the ABC flags and the protected attributes. Feature values may
-be missing (absent or ``null``) but never ``NaN`` or infinite, never a string where a
-number belongs, and never out of their range: rates, shares and 0/1 flags lie in
-[0, 1] and counts are at least 0, so an attendance rate of 1.7 is refused with the
-field named. Unknown columns are refused too, so a misspelt column cannot be silently
-scored as missing.
+feature catalog lists (the catalog of the served district's snapshots), the ABC
+flags and the protected attributes. Feature values may be missing (absent or
+``null``) but never ``NaN`` or infinite, never a string where a number belongs (a
+category of a flat table is text), and never out of their range: rates, shares and
+0/1 flags lie in [0, 1] and counts are at least 0, so an attendance rate of 1.7 is
+refused with the field named. Unknown columns are refused too, so a misspelt column
+cannot be silently scored as missing.
 
 Responses are JSON without ``NaN``: a missing value is ``null``.
 """
@@ -101,6 +102,7 @@ _RECORD_CONFIG = ConfigDict(
     extra="forbid", strict=True, allow_inf_nan=False, frozen=True
 )
 _Id = Annotated[str, Field(min_length=1, max_length=64)]
+_Category = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 def catalog_entry(entry: Any, key: str, default: Any = None) -> Any:
@@ -175,6 +177,10 @@ def record_model(catalog: Mapping[str, Any]) -> type[BaseModel]:
     for name in names:
         if name in _CATEGORICAL:
             fields[name] = (_CATEGORICAL[name] | None, None)
+        elif catalog_entry(catalog.get(name), "kind") == "category":
+            # A flat table's text column (e.g. a parent's job); a value the model
+            # never saw is scored as missing.
+            fields[name] = (_Category | None, None)
         elif name not in fields:
             fields[name] = _number_field(*_bounds(name, catalog.get(name)))
     return create_model(

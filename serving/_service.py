@@ -25,12 +25,17 @@ import bentoml
 from pydantic import Field, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from features import FEATURE_CATALOG
+from features import FEATURE_CATALOG, feature_catalog_for
 
 from ._app import OnTrackApp
 from ._errors import ServingFailure
 from ._middleware import FieldNamingMiddleware
-from ._runner import WORKERS_ENV, config_from_environment
+from ._runner import (
+    CONFIG_FILE_ENV,
+    CONFIG_SNAPSHOT_ENV,
+    WORKERS_ENV,
+    config_from_environment,
+)
 from ._schemas import (
     MAX_RECORDS,
     AtRiskResponse,
@@ -60,7 +65,21 @@ def _load_champions(config):
     return load_champions(config, n_jobs=1)
 
 
-StudentRecord = record_model(FEATURE_CATALOG)
+def _record_catalog():
+    """The catalog the records follow: that of the served district's snapshots.
+
+    BentoML reads the API signatures when it imports this module, so the record
+    schema is fixed here, from the config in the environment (a flat student
+    table's stored catalog, see ``features.feature_catalog_for``). Imported with
+    no config named (to read the OpenAPI document in a test, say), the records
+    follow the event-level catalog.
+    """
+    if not (os.environ.get(CONFIG_SNAPSHOT_ENV) or os.environ.get(CONFIG_FILE_ENV)):
+        return FEATURE_CATALOG
+    return feature_catalog_for(config_from_environment().state_dir)
+
+
+StudentRecord = record_model(_record_catalog())
 Records = Annotated[
     list[StudentRecord],  # type: ignore[valid-type]
     Field(min_length=1, max_length=MAX_RECORDS),
