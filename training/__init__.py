@@ -16,11 +16,21 @@ version is not worse on the holdout.
 ``score_students`` scores a snapshot date with each champion and writes the scored
 snapshot, the at-risk lists and the school KPI projections (Poisson-binomial).
 
+On a flat student table, ``cross_validate_table`` gives stratified k-fold accuracy
+and ROC AUC of the same model (size choice and calibration inside each fold), the
+figures published results on such tables are usually given in.
+
 For serving in process, ``load_champions(config)`` gives one :class:`Scorer` per KPI:
 ``Scorer.score(student_snapshots)`` returns risk, tier, drivers and model version per
 row, and ``Scorer.explain(row)`` one student's contributions by domain and feature.
 """
 
+from training._cross_validation import (
+    CrossValidation,
+    cross_validate,
+    cross_validate_table,
+    describe_cross_validation,
+)
 from training._jobs import (
     ScoringSummary,
     SnapshotError,
@@ -37,12 +47,16 @@ from training._training import TrainingDataError
 
 __all__ = [
     "CHAMPION_RULE",
+    "CrossValidation",
     "ModelSpec",
     "Scorer",
     "ScoringSummary",
     "SnapshotError",
     "TrainingDataError",
     "TrainingSummary",
+    "cross_validate",
+    "cross_validate_table",
+    "describe_cross_validation",
     "load_champions",
     "poisson_binomial_pmf",
     "project",

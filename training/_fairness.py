@@ -58,27 +58,29 @@ def _rate(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
-def _fpr(missed, flagged) -> float:
-    negatives = missed == 0
-    return _rate(float((flagged & negatives).sum()), float(negatives.sum()))
+def group_figures(missed: np.ndarray, flag_and_risk: np.ndarray) -> dict[str, float]:
+    """Every figure of one group, from outcomes and ``(flagged, risk)`` pairs.
 
-
-def _fnr(missed, flagged) -> float:
+    One metric function for all figures: fairlearn converts its inputs element by
+    element for every metric, and six separate metrics took 20 s on 48,000 rows.
+    """
+    flagged = flag_and_risk[:, 0] > 0.5
+    risk = flag_and_risk[:, 1]
     positives = missed == 1
-    return _rate(float((~flagged & positives).sum()), float(positives.sum()))
-
-
-def _recall(missed, flagged) -> float:
-    positives = missed == 1
-    return _rate(float((flagged & positives).sum()), float(positives.sum()))
-
-
-def _precision(missed, flagged) -> float:
-    return _rate(float((flagged & (missed == 1)).sum()), float(flagged.sum()))
-
-
-def _observed(missed, flagged) -> float:
-    return float(np.mean(missed))
+    negatives = ~positives
+    hits = float((flagged & positives).sum())
+    return {
+        "mean_risk": float(risk.mean()),
+        "observed_rate": float(positives.mean()),
+        "false_positive_rate": _rate(
+            float((flagged & negatives).sum()), negatives.sum()
+        ),
+        "false_negative_rate": _rate(
+            float((~flagged & positives).sum()), positives.sum()
+        ),
+        "recall_top10": _rate(hits, float(positives.sum())),
+        "precision_top10": _rate(hits, float(flagged.sum())),
+    }
 
 
 def fairness_audit(
@@ -94,35 +96,25 @@ def fairness_audit(
     missed = holdout["missed"].to_numpy(dtype=int)
     risk = holdout["risk"].to_numpy(dtype=float)
     flagged = top_share_flags(risk, holdout["as_of_date"].to_numpy())
+    flag_and_risk = np.column_stack([flagged.astype(float), risk])
     tables = []
     for attribute in attributes:
         if attribute not in holdout:
             continue
         groups = group_labels(holdout[attribute]).rename(attribute)
-        by_risk = MetricFrame(
-            metrics={"mean_risk": lambda _, predicted: float(np.mean(predicted))},
+        by_group = MetricFrame(
+            metrics={"figures": group_figures},
             y_true=missed,
-            y_pred=risk,
+            y_pred=flag_and_risk,
             sensitive_features=groups,
-        ).by_group
-        by_flag = MetricFrame(
-            metrics={
-                "observed_rate": _observed,
-                "false_positive_rate": _fpr,
-                "false_negative_rate": _fnr,
-                "recall_top10": _recall,
-                "precision_top10": _precision,
-            },
-            y_true=missed,
-            y_pred=flagged,
-            sensitive_features=groups,
-        ).by_group
+        ).by_group["figures"]
+        table = pd.DataFrame(list(by_group), index=by_group.index)
         counts = (
             holdout.assign(group=groups.to_numpy())
             .groupby("group")["student_id"]
             .agg(n_students="nunique", n_rows="size")
         )
-        table = by_risk.join(by_flag).join(counts)
+        table = table.join(counts)
         table.index.name = "group"
         table = table.reset_index()
         table.insert(0, "attribute", attribute)
