@@ -142,6 +142,13 @@ class StudentTableMapping(_Section):
     features: _Features = _Features()
     published: list[PublishedResult] = []
 
+    def published_for(self, include: Sequence[str]) -> PublishedResult | None:
+        """The published result of the setting that put back exactly ``include``."""
+        for result in self.published:
+            if set(result.include) == set(include):
+                return result
+        return None
+
 
 @dataclass(frozen=True)
 class StudentTable:

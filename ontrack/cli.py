@@ -39,6 +39,7 @@ ConfigOption = Annotated[
 ]
 DEFAULT_CONFIG = Path("configs/demo.toml")
 DEMO_DATA_DIR = Path("state/demo-district")
+STUDENT_TABLE = "student-table"
 
 
 @app.callback()
@@ -109,13 +110,30 @@ def ingest(
         Path | None, typer.Option(help="Column mapping for --format student-table.")
     ] = None,
 ) -> None:
-    """Validate an export, quarantine bad rows and load the warehouse."""
+    """Validate an export, quarantine bad rows and load the warehouse.
+
+    A flat student table (``--format student-table``, one row per student) skips the
+    warehouse and the features step: its rows are written as the snapshots.
+    """
     district = _config(config)
-    from features import IngestError, ingest_district
+    from features import (
+        IngestError,
+        StudentTableError,
+        ingest_district,
+        ingest_student_table,
+    )
 
     try:
-        report = ingest_district(district, source, source_format, mapping=mapping)
-    except IngestError as error:
+        if source_format == STUDENT_TABLE:
+            if mapping is None:
+                raise StudentTableError(
+                    "--format student-table needs --mapping: the TOML file naming "
+                    "the id, school, group and label columns"
+                )
+            report = ingest_student_table(district, source, mapping)
+        else:
+            report = ingest_district(district, source, source_format, mapping=mapping)
+    except (IngestError, StudentTableError) as error:
         _fail(error)
     _show(report.describe())
 
@@ -187,6 +205,74 @@ def publish(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     summary = publish_indicators(district)
     _show(summary.describe())
+
+
+@app.command()
+def crossval(
+    source: Annotated[Path, typer.Argument(help="Flat student table (CSV).")],
+    mapping: Annotated[Path, typer.Option(help="Its column mapping (TOML).")],
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Excluded columns to use after all, comma-separated (e.g. G1,G2); "
+            "repeat for more settings. The mapping as it is always runs too."
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 10,
+    kpi: Annotated[
+        str | None, typer.Option(help="The label to predict; default the only one.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Stratified k-fold accuracy and ROC AUC on a flat table, next to published ones.
+
+    Needs no district config and writes nothing: the model is the one `train` fits.
+    """
+    from features import StudentTableError, read_student_table
+    from training import cross_validate_table, describe_cross_validation
+
+    settings = [
+        tuple(column.strip() for column in value.split(",") if column.strip())
+        for value in include or []
+    ]
+    settings = list(dict.fromkeys([*settings, ()]))
+    results = []
+    try:
+        for columns in settings:
+            table = read_student_table(source, mapping, include=columns)
+            excluded = table.mapping.features.exclude
+            name = (
+                f"with {', '.join(columns)}"
+                if columns
+                else f"as mapped (no {', '.join(excluded)})"
+                if excluded
+                else "as mapped"
+            )
+            label = kpi or _only_label(table.mapping.labels, mapping)
+            published = table.mapping.published_for(columns)
+            results.append(
+                cross_validate_table(
+                    table,
+                    label,
+                    setting=name,
+                    folds=folds,
+                    seed=seed,
+                    published=(
+                        (published.accuracy, published.source) if published else None
+                    ),
+                )
+            )
+    except (StudentTableError, ValueError) as error:
+        _fail(error)
+    _show(describe_cross_validation(results))
+
+
+def _only_label(labels: dict[str, str], mapping: Path) -> str:
+    if len(labels) != 1:
+        raise ValueError(
+            f"{mapping}: [labels] defines {', '.join(labels)}; choose one with --kpi"
+        )
+    return next(iter(labels))
 
 
 @app.command()

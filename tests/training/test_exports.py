@@ -4,12 +4,16 @@ import training
 def test_public_surface_is_pinned():
     assert sorted(training.__all__) == [
         "CHAMPION_RULE",
+        "CrossValidation",
         "ModelSpec",
         "Scorer",
         "ScoringSummary",
         "SnapshotError",
         "TrainingDataError",
         "TrainingSummary",
+        "cross_validate",
+        "cross_validate_table",
+        "describe_cross_validation",
         "load_champions",
         "poisson_binomial_pmf",
         "project",
