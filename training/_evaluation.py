@@ -54,6 +54,9 @@ def holdout_metrics(
     scorer's name to its scores and whether they are probabilities.
     """
     checkpoints = checkpoint_labels(holdout).to_numpy()
+    dates = holdout["as_of_date"].to_numpy()
+    schools = holdout["school_id"].astype(str).to_numpy()
+    missed = holdout["missed"].to_numpy()
     rows = []
     for name, (score, is_probability) in scores.items():
         for checkpoint in [
@@ -65,12 +68,11 @@ def holdout_metrics(
                 if checkpoint == ALL_CHECKPOINTS
                 else checkpoints == checkpoint
             )
-            part = holdout.loc[rows_in]
             figures = evaluate(
-                part["missed"].to_numpy(),
+                missed[rows_in],
                 score[rows_in],
-                part["as_of_date"].astype(str).to_numpy(),
-                part["school_id"].astype(str).to_numpy(),
+                dates[rows_in],
+                schools[rows_in],
                 is_probability,
             )
             rows.append({"scorer": name, "checkpoint": checkpoint, **figures})
