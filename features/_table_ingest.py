@@ -69,7 +69,8 @@ UNKNOWN_KPI = (
 )
 UNMAPPED_GROUPS = (
     "{mapping}: the config's [privacy] protected_attributes lists {missing}, which "
-    "[groups] does not map; map them, or list only {mapped} in the config"
+    "[groups] does not map (it maps: {mapped}); map them or take them off the "
+    "config's list"
 )
 
 
