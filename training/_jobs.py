@@ -491,9 +491,10 @@ def score_students(
     scored_parts, risk_parts = [], []
     for kpi_name, scorer in scorers.items():
         kpi_started = time.perf_counter()
-        scored = scorer.score(rows)
+        eligible = rows[scorer.applies(rows)].reset_index(drop=True)
+        scored = scorer.score(eligible)
         for name in protected:
-            scored[name] = rows[name].to_numpy()
+            scored[name] = eligible[name].to_numpy()
         scored_parts.append(scored)
         risk_parts.append(
             pd.DataFrame(
@@ -501,7 +502,7 @@ def score_students(
                     "school_id": scored["school_id"],
                     "kpi": kpi_name,
                     "risk": scored["risk"],
-                    "observed_so_far": observed_so_far(rows, config.kpi(kpi_name)),
+                    "observed_so_far": observed_so_far(eligible, config.kpi(kpi_name)),
                 }
             )
         )

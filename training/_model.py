@@ -28,7 +28,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import lightgbm as lgb
 import numpy as np
@@ -237,7 +237,7 @@ class ModelSpec:
     feature to its values; a value is coded by its position, an unknown one is
     missing. ``references`` maps a checkpoint (``MM-DD``, or ``""`` for any date) to
     each feature's district median in the training years: the reference point a
-    driver is read against.
+    driver is read against. ``grades`` are the grades the KPI applies to.
     """
 
     kpi: str
@@ -251,6 +251,9 @@ class ModelSpec:
     references: dict[str, dict[str, float]]
     school_year_start: str
     size: ModelSize
+    # Grades that had a label for this KPI in any labelled year (empty: any grade).
+    # A KPI such as ELA proficiency is measured in tested grades only.
+    grades: list[float] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The spec as JSON (NaN medians become null)."""

@@ -74,6 +74,17 @@ class Scorer:
         """The KPI this model scores."""
         return self.spec.kpi
 
+    def applies(self, student_snapshots: pd.DataFrame) -> np.ndarray:
+        """Which rows the KPI applies to: grades that ever had a label for it.
+
+        ELA proficiency, for one, is labelled in tested grades only; a kindergartner
+        has no risk of missing it. Rows without a grade are kept.
+        """
+        if not self.spec.grades or "grade" not in student_snapshots:
+            return np.ones(len(student_snapshots), dtype=bool)
+        grade = pd.to_numeric(student_snapshots["grade"], errors="coerce")
+        return (grade.isna() | grade.isin(self.spec.grades)).to_numpy()
+
     def margin(self, student_snapshots: pd.DataFrame) -> np.ndarray:
         """The booster's raw margin (log-odds) per row."""
         features = feature_matrix(student_snapshots, self.spec)

@@ -198,6 +198,10 @@ def train_kpi(
     spec.calibration = fitted.calibration
     spec.size = fitted.size
     spec.references = reference_medians(training_rows, train_x, spec)
+    if "grade" in examples:
+        # Any labelled year counts, the holdout too: a grade is in scope for a KPI
+        # if students of that grade were ever labelled for it.
+        spec.grades = sorted(float(g) for g in examples["grade"].dropna().unique())
     booster = fitted.booster
     holdout["margin"] = booster.predict(
         holdout_x, raw_score=True, num_threads=settings.n_jobs

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,3 +67,12 @@ def test_explain_refuses_more_than_one_row(chronic, scorer):
         ValueError, match="explain takes one student snapshot row, got 2"
     ):
         scorer.explain(chronic.holdout.iloc[:2])
+
+
+def test_a_kpi_applies_to_the_grades_it_had_labels_for(chronic):
+    spec = replace(chronic.spec, grades=[3.0, 4.0])
+    scorer = Scorer(chronic.booster, spec, "3")
+    rows = pd.DataFrame({"grade": [2.0, 3.0, np.nan, 4.0]})
+
+    assert scorer.applies(rows).tolist() == [False, True, True, True]
+    assert chronic.spec.grades == [float(grade) for grade in range(3, 11)]
