@@ -70,6 +70,10 @@ def connect(mlruns_dir: Path) -> tuple[MlflowClient, str]:
     """
     # Downloading a model draws a progress bar per file on the console otherwise.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow sets its own logger to INFO when imported, over the entry point's
+    # WARNING; put it back unless debug logging was asked for.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlruns_dir.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{mlruns_dir / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)

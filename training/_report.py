@@ -295,6 +295,11 @@ img { max-width: 100%; }
 </style></head><body>
 <h1>OnTrack risk models: {{ district }}</h1>
 <p>Trained {{ generated_at }}. {{ split }}</p>
+<p>One model per KPI for every checkpoint of the year: the time of year is one of
+its inputs (days into the school year), so it learns how much each indicator says in
+October against April, from all checkpoints' rows at once. Risks are calibrated
+(Platt scaling) on the training years only; drivers come from the model's log-odds
+by exact TreeSHAP.</p>
 <p>Protected attributes as model inputs: <b>{{ protected_inputs }}</b>.
 Protected attributes are never shown as a student's driver.</p>
 <p>Champion rule: {{ champion_rule }}.</p>
