@@ -179,3 +179,27 @@ def test_a_table_that_does_not_fit_the_config_is_refused(
         ingest_student_table(config, SMALL, path)
     assert str(error.value) == message.format(path=path)
     assert not (config.state_dir / "snapshots").exists()
+
+
+def test_the_command_needs_a_mapping_for_a_student_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from ontrack.cli import app
+
+    config_path = tmp_path / "district.toml"
+    config_path.write_text(
+        (REPO / "configs" / "uci-portuguese.toml")
+        .read_text(encoding="utf-8")
+        .replace('"../state/uci-portuguese"', f'"{tmp_path / "state"}"'),
+        encoding="utf-8",
+    )
+    arguments = ["ingest", "--format", "student-table", str(SMALL)]
+    refused = CliRunner().invoke(app, [*arguments, "-c", str(config_path)])
+    assert refused.exit_code == 1
+    assert "--format student-table needs --mapping" in refused.output
+
+    accepted = CliRunner().invoke(
+        app, [*arguments, "--mapping", str(SMALL_MAPPING), "-c", str(config_path)]
+    )
+    assert accepted.exit_code == 0, accepted.output
+    assert (tmp_path / "state" / "snapshots" / "student_snapshots.parquet").is_file()
