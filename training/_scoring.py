@@ -96,6 +96,9 @@ class Scorer:
         return self.n_jobs if n_rows >= SMALL_BATCH else 1
 
     def _margin(self, features: np.ndarray) -> np.ndarray:
+        if features.shape[0] == 0:
+            # LightGBM divides by the number of rows; no rows, no margins.
+            return np.empty(0)
         return self.booster.predict(
             features, raw_score=True, num_threads=self._threads(features.shape[0])
         )

@@ -76,3 +76,10 @@ def test_a_kpi_applies_to_the_grades_it_had_labels_for(chronic):
 
     assert scorer.applies(rows).tolist() == [False, True, True, True]
     assert chronic.spec.grades == [float(grade) for grade in range(3, 11)]
+
+
+def test_no_rows_score_to_an_empty_frame_with_every_column(chronic, scorer):
+    scored = scorer.score(chronic.holdout.iloc[:0])
+
+    assert scored.empty
+    assert list(scored.columns) == list(scorer.score(chronic.holdout.iloc[:1]).columns)
