@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features import absent_at_least_threshold
 from ontrack.config import DistrictConfig
 from training import _registry, _report
 from training._catalog import feature_catalog, model_inputs
@@ -463,12 +464,12 @@ def observed_so_far(rows: pd.DataFrame, kpi) -> np.ndarray:
     enrolled at least the minimum); NaN for the other definitions, whose outcome
     comes at the end of the year.
     """
-    if kpi.definition != "chronic_absence" or "attendance_rate" not in rows:
+    if kpi.definition != "chronic_absence" or "days_absent" not in rows:
         return np.full(len(rows), math.nan)
-    absent = 1 - rows["attendance_rate"].to_numpy(dtype=float)
-    enrolled = rows.get("days_enrolled", pd.Series(np.inf, index=rows.index))
-    counted = enrolled.to_numpy(dtype=float) >= kpi.min_enrolled_days
-    return np.where(counted & (absent >= kpi.absence_threshold), 1.0, 0.0)
+    absent = rows["days_absent"].to_numpy(dtype=float)
+    enrolled = rows["days_enrolled"].to_numpy(dtype=float)
+    missed = absent_at_least_threshold(absent, enrolled, kpi)
+    return np.where(missed & (enrolled >= kpi.min_enrolled_days), 1.0, 0.0)
 
 
 def score_students(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import platform
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -116,6 +117,24 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def model_environment() -> dict:
+    """The model's environment, stated so MLflow infers nothing.
+
+    Given as a conda environment rather than ``pip_requirements``: with the latter
+    MLflow looks up pip's version, which a uv-made environment lacks, and warns.
+    Stating it also spares the 4-7 s of requirement inference.
+    """
+    pinned = [
+        f"{library}=={metadata.version(library)}"
+        for library in ("mlflow", "lightgbm", "numpy", "scikit-learn")
+    ]
+    return {
+        "name": "ontrack-model",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={platform.python_version()}", {"pip": pinned}],
+    }
+
+
 @dataclass(frozen=True)
 class ChampionDecision:
     """Whether the new version took the alias, with the numbers and the rule."""
@@ -198,10 +217,7 @@ def log_kpi_run(
             info = mlflow.lightgbm.log_model(
                 booster,
                 name="model",
-                pip_requirements=[
-                    f"lightgbm=={metadata.version('lightgbm')}",
-                    f"scikit-learn=={metadata.version('scikit-learn')}",
-                ],
+                conda_env=model_environment(),
                 extra_files=[str(spec_path)],
                 registered_model_name=model_name(kpi),
             )
