@@ -67,11 +67,22 @@ def student_years(stays: ir.Table) -> ir.Table:
     )
 
 
+def absent_at_least_threshold(days_absent, days_enrolled, kpi: KPI):
+    """Whether days absent reach the KPI's share of days enrolled; a tie counts.
+
+    Written with plain operators so that it applies alike to Ibis columns, pandas
+    Series and NumPy arrays: the labels, the "so far" rates of scoring and the
+    public indicators all use this one rule. The minimum of days enrolled is the
+    caller's to apply.
+    """
+    return days_absent >= kpi.absence_threshold * days_enrolled - TIE_TOLERANCE
+
+
 def chronically_absent(
     days_absent: ir.NumericValue, days_enrolled: ir.NumericValue, kpi: KPI
 ) -> ir.BooleanValue:
     """The chronic-absence rule; null when enrolled on fewer than the minimum days."""
-    missed = days_absent >= kpi.absence_threshold * days_enrolled - TIE_TOLERANCE
+    missed = absent_at_least_threshold(days_absent, days_enrolled, kpi)
     return ibis.ifelse(
         days_enrolled >= kpi.min_enrolled_days, missed, ibis.null("boolean")
     )

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from features import absent_at_least_threshold
 from monitoring._cells import ALL, DISTRICT, NOT_REPORTED
 from ontrack.config import KPI
 
@@ -66,7 +67,7 @@ def missed_so_far(student_snapshots: pd.DataFrame, kpi: KPI) -> pd.Series:
     if kpi.definition == "chronic_absence":
         enrolled = student_snapshots["days_enrolled"].astype(float)
         absent = student_snapshots["days_absent"].astype(float)
-        chronic = (absent >= kpi.absence_threshold * enrolled - TIE_TOLERANCE) & (
+        chronic = absent_at_least_threshold(absent, enrolled, kpi) & (
             enrolled >= kpi.min_enrolled_days
         )
         return chronic.astype(float).rename("missed_so_far")
