@@ -107,7 +107,11 @@ def ingest(
         typer.Option("--format", help="canonical, edfi-xml or student-table."),
     ] = "canonical",
     mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping for --format student-table.")
+        Path | None,
+        typer.Option(
+            help="Mapping file: columns of a student table, or a district's own "
+            "Ed-Fi descriptor codes."
+        ),
     ] = None,
 ) -> None:
     """Validate an export, quarantine bad rows and load the warehouse.
@@ -297,18 +301,25 @@ def token(
 ) -> None:
     """Make a new bearer token and print the config entry that stores its hash."""
     import hashlib
+    import json
     import secrets
 
+    if not name.strip():
+        _fail(ValueError("the token holder's name must not be blank"))
     if role not in ("counselor", "leader", "service"):
         _fail(ValueError(f"role must be counselor, leader or service, got {role!r}"))
     if role == "counselor" and not schools:
         _fail(ValueError("a counselor token needs at least one --school"))
     secret = secrets.token_urlsafe(32)
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    console.print(f"token (give it to {name}; it is not stored): {secret}\n")
-    entry = f'[[serving.tokens]]\nname = "{name}"\nrole = "{role}"\nsha256 = "{digest}"'
+    _show(f"token (give it to {name}; it is not stored): {secret}\n")
+    # JSON strings are valid TOML basic strings, quotes and backslashes escaped.
+    entry = (
+        f"[[serving.tokens]]\nname = {json.dumps(name)}\nrole = {json.dumps(role)}"
+        f"\nsha256 = {json.dumps(digest)}"
+    )
     if schools:
-        entry += "\nschools = [" + ", ".join(f'"{s}"' for s in schools) + "]"
+        entry += f"\nschools = {json.dumps(schools)}"
     console.print(entry, highlight=False, markup=False)
 
 
@@ -349,19 +360,19 @@ def demo(
 def run() -> None:
     """The console entry point: known failures end with their message, no traceback.
 
-    OnTrack's errors subclass ``ValueError`` (bad input, bad data, a stage run out of
-    order) or are ``FileNotFoundError``; their messages name what is wrong and never
-    hold personal fields. Anything else is a bug and keeps its traceback; so do all
-    errors with ``--verbose``.
+    OnTrack's errors subclass ``ValueError`` (bad input, bad data), ``LookupError``
+    (a stage run before the one it needs) or are ``FileNotFoundError``; their
+    messages name what is wrong and never hold personal fields. Anything else is a
+    bug and keeps its traceback; so do all errors with ``--verbose``.
     """
     import sys
 
     try:
         app(standalone_mode=True)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, LookupError) as error:
         if "-v" in sys.argv or "--verbose" in sys.argv:
             raise
-        console.print(f"[red]error:[/red] ({type(error).__name__})", end=" ")
+        console.print("[red]error:[/red]", end=" ")
         _show(str(error))
         raise SystemExit(1) from None
 

@@ -87,3 +87,23 @@ def test_a_stage_run_out_of_order_ends_with_its_message_not_a_traceback(tmp_path
     assert "Traceback" not in result.stdout + result.stderr
     assert "no warehouse at" in result.stdout
     assert "load the district first with `ontrack ingest`" in result.stdout
+
+
+def test_token_entry_is_valid_toml_whatever_the_name():
+    import tomllib
+
+    result = CliRunner().invoke(
+        app, ["token", "counselor", 'Ms "K" \\ O', "--school", "0001"]
+    )
+
+    entry = result.output[result.output.index("[[serving.tokens]]") :]
+    token = tomllib.loads(entry)["serving"]["tokens"][0]
+    assert token["name"] == 'Ms "K" \\ O'
+    assert token["schools"] == ["0001"]
+
+
+def test_blank_token_name_is_refused():
+    result = CliRunner().invoke(app, ["token", "leader", " "])
+
+    assert result.exit_code == 1
+    assert "the token holder's name must not be blank" in result.output
