@@ -68,6 +68,7 @@ TRUE_WORDS = ("true", "1", "yes", "y")
 FALSE_WORDS = ("false", "0", "no", "n")
 
 NOT_A_DATE = "is not a date in the expected format YYYY-MM-DD"
+NOT_A_CALENDAR_DATE = "is not a real calendar date"
 NOT_A_WHOLE_NUMBER = "is not a whole number"
 NOT_A_NUMBER = "is not a number"
 NOT_A_BOOLEAN = "is not a boolean (expected true/false, 1/0, yes/no or y/n)"
@@ -81,6 +82,7 @@ BELOW = "is below {low}"
 MISSING_VALUE_CHECK = "not_nullable"
 MISSING_VALUE = "required value is missing"
 
+_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 _INTEGER_PATTERN = r"^[+-]?\d+(\.0*)?$"
 _NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _SCHOOL_YEAR_PATTERN = r"^(\d{4})(-\d{4})?$"
@@ -159,6 +161,19 @@ def _parses(kind: str, codes: tuple[str, ...] = ()) -> Callable[[pd.Series], pd.
     return check
 
 
+def _date_shaped(text: pd.Series) -> pd.Series:
+    shaped = pc.match_substring_regex(as_arrow(text), _DATE_PATTERN)
+    return pd.Series(shaped.to_numpy(zero_copy_only=False), text.index)
+
+
+def _real_date(text: pd.Series) -> pd.Series:
+    # Text of the wrong shape passes here: the shape check has reported it already.
+    values = parse("date", as_arrow(text))
+    shaped = pc.match_substring_regex(as_arrow(text), _DATE_PATTERN)
+    real = pc.or_(pc.invert(shaped), values.is_valid())
+    return pd.Series(real.to_numpy(zero_copy_only=False), text.index)
+
+
 def _within(
     kind: str, low: float, high: float | None
 ) -> Callable[[pd.Series], pd.Series]:
@@ -184,7 +199,13 @@ def _column(
     when_empty: str | None = None,
 ) -> pa.Column:
     checks = list(extra or [])
-    if kind not in ("id", "text"):
+    if kind == "date":
+        # 2024-02-30 has the right shape but is no day: a reason of its own.
+        checks[:0] = [
+            pa.Check(_date_shaped, name=kind, error=error),
+            pa.Check(_real_date, name="calendar_date", error=NOT_A_CALENDAR_DATE),
+        ]
+    elif kind not in ("id", "text"):
         checks.insert(0, pa.Check(_parses(kind, codes), name=kind, error=error))
     return pa.Column(
         checks=checks,

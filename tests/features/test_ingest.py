@@ -194,7 +194,7 @@ def test_unknown_codes_and_bad_numbers_give_every_reason_in_column_order(
 
     assert counts(report, "attendance") == (4, 1, 0, 3, 0)
     assert reasons(report, "attendance") == {
-        2: "date: '2024-02-30' is not a date in the expected format YYYY-MM-DD; "
+        2: "date: '2024-02-30' is not a real calendar date; "
         "category: 'Sick' is not a known code (expected one of: excused, unexcused, "
         "tardy); fraction_missed: '1.5' is outside the allowed range 0 to 1",
         3: "fraction_missed may be 0 only for category tardy "
