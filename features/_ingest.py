@@ -70,6 +70,7 @@ from features._reading import (
     TableSource,
     find_sources,
     frame_source,
+    undecodable_line,
 )
 from features._schemas import (
     MISSING_VALUE,
@@ -102,6 +103,10 @@ logger = logging.getLogger(__name__)
 
 CANONICAL = "canonical"
 PERSONAL_VALUE = "the value (withheld: personal field)"
+NOT_UTF8 = (
+    "cannot be read: line {line} is not UTF-8 text; the file must be UTF-8 "
+    "(re-save it as UTF-8, in Excel as 'CSV UTF-8')"
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,19 @@ class IngestReport:
     tables: dict[str, TableCounts]
     quarantine_files: dict[str, Path] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+    @property
+    def refused_tables(self) -> dict[str, str]:
+        """Each optional table refused as a whole, with the reason; empty if none.
+
+        The run still succeeded (the warehouse kept what it held of these tables),
+        but a caller may want to exit non-zero when this is not empty.
+        """
+        return {
+            name: counts.refused
+            for name, counts in self.tables.items()
+            if counts.refused
+        }
 
     def describe(self) -> str:
         """A plain text table for the console."""
@@ -393,11 +411,16 @@ def _stage_rows(
             )
     except pyarrow.ArrowInvalid as error:
         # Arrow's message can quote the offending line: never pass it on.
-        problem = "it is not UTF-8 text" if "UTF8" in str(error) else "it is not CSV"
+        where = f"after data row {read:,}" if read else "from its first data row"
+        line = None
+        if "UTF8" in str(error) and source.path is not None:
+            line = undecodable_line(source.path)
+        if line is not None:
+            message = NOT_UTF8.format(line=line)
+        else:
+            message = f"cannot be read {where}: it is not CSV"
         raise TableRefused(
-            spec.name,
-            f"table {spec.name} ({source.origin}) cannot be read after row {read:,}: "
-            f"{problem}",
+            spec.name, f"table {spec.name} ({source.origin}) {message}"
         ) from None
     return read
 

@@ -16,6 +16,7 @@ quarantined rather than lost.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,6 +140,25 @@ def _csv_header(table: str, path: Path) -> list[str]:
             table, f"table {table} ({path.name}): the file has no header"
         )
     return header
+
+
+def undecodable_line(path: Path) -> int | None:
+    """The 1-based line (as a text editor counts, header included) where the file
+    stops being UTF-8, or None when it decodes whole."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as stream:
+        while block := stream.read(_BLOCK_BYTES):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                return line + block.count(b"\n", 0, error.start)
+            line += block.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return line
+    return None
 
 
 def _csv_chunks(path: Path, columns: tuple[str, ...]) -> Iterator[TextChunk]:

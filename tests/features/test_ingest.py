@@ -394,14 +394,33 @@ def test_unreadable_required_table_fails_mid_run_and_keeps_the_warehouse(
     with pytest.raises(IngestError) as error:
         ingest(config, tmp_path / "second", calendar_csv=latin1)
 
+    # Line 5 as an editor counts it: the header is line 1.
     assert str(error.value) == (
-        "table calendar (calendar.csv) cannot be read after row 0: it is not UTF-8 text"
+        "table calendar (calendar.csv) cannot be read: line 5 is not UTF-8 text; "
+        "the file must be UTF-8 (re-save it as UTF-8, in Excel as 'CSV UTF-8')"
     )
     assert warehouse.read_bytes() == before
     assert sorted(p.name for p in config.state_dir.iterdir()) == [
         "quarantine",
         "warehouse.duckdb",
     ]
+
+
+def test_an_optional_table_not_in_utf8_is_refused_naming_its_line(config, tmp_path):
+    attendance = (ATTENDANCE + "00123,0001,2024-03-15,excused,1\n").encode()
+    attendance += "00456,0002,2024-01-31,excus\xe9,1\n".encode("latin-1")
+
+    report = ingest(config, tmp_path, attendance_csv=attendance)
+
+    assert report.refused_tables == {
+        "attendance": "table attendance (attendance.csv) cannot be read: line 4 is "
+        "not UTF-8 text; the file must be UTF-8 (re-save it as UTF-8, in Excel as "
+        "'CSV UTF-8')"
+    }
+
+
+def test_clean_export_refuses_no_table(config, tmp_path):
+    assert ingest(config, tmp_path).refused_tables == {}
 
 
 def test_missing_required_table_names_it(config, tmp_path):
@@ -429,6 +448,7 @@ def test_optional_table_with_missing_column_is_refused_and_the_rest_loads(
         "'fraction_missed'; the header has: student_id, school_id, date, category"
     )
     assert report.tables["attendance"].refused == refusal
+    assert report.refused_tables == {"attendance": refusal}
     assert counts(report, "attendance") == (0, 0, 0, 0, 0)
     assert counts(report, "students") == (2, 0, 2, 0, 0)
     # What the warehouse held of the refused table stays.
