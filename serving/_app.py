@@ -30,7 +30,7 @@ from ontrack.config import DistrictConfig
 
 from ._audit import AuditLog
 from ._auth import DISTRICT, Principal, TokenTable, authorize, authorize_schools
-from ._errors import NotFoundError, NotReadyError, RequestError
+from ._errors import AuthorizationError, NotFoundError, NotReadyError, RequestError
 from ._schemas import (
     AtRiskResponse,
     AtRiskStudent,
@@ -220,6 +220,14 @@ class OnTrackApp:
         self, authorization: str | None, school_id: str | None, kpi: str | None
     ) -> SchoolRiskResponse:
         principal = self._caller(authorization, "school_risk")
+        if school_id is None and principal.role == "counselor":
+            # No school_id means every school and the district, which a counselor
+            # may not see; say what to send rather than quote a school never sent.
+            raise AuthorizationError(
+                f"token {principal.name!r} is a counselor's, who may see only their "
+                f"schools ({', '.join(sorted(principal.schools))}): give school_id",
+                ("school_id",),
+            )
         authorize_schools(principal, [school_id or DISTRICT], ("school_id",))
         rows = self.scores.school_projections(school_id, kpi)
         return SchoolRiskResponse(
