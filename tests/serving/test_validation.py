@@ -227,3 +227,55 @@ def test_other_endpoints_name_the_field_too(client, path, body, error):
     assert response.status_code == 400
     assert response.json()["error"] == error
     json.loads(response.text)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow", "error"),
+    [
+        (
+            "GET",
+            "/score",
+            405,
+            "POST",
+            "GET /score is not allowed; /score takes POST with a JSON body",
+        ),
+        (
+            "PUT",
+            "/reload",
+            405,
+            "POST",
+            "PUT /reload is not allowed; /reload takes POST with a JSON body",
+        ),
+        (
+            "POST",
+            "/healthz",
+            405,
+            "GET, HEAD",
+            "POST /healthz is not allowed; /healthz takes GET, HEAD",
+        ),
+        (
+            "GET",
+            "/scores",
+            404,
+            None,
+            "no endpoint at /scores; see /docs.json for the endpoints",
+        ),
+    ],
+)
+def test_a_wrong_method_or_path_is_answered_in_json(
+    client, method, path, status, allow, error
+):
+    response = client.request(method, path, headers=LEADER)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers.get("allow") == allow
+    assert response.json()["error"] == error
+    assert response.json()["detail"][0]["loc"] == ["path"]
+
+
+def test_a_404_of_ours_keeps_its_own_json_body(client):
+    response = client.post(
+        "/at_risk", json={"school_id": "0001", "kpi": "no_such_kpi"}, headers=LEADER
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"][0]["loc"] != ["path"]
