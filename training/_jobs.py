@@ -24,7 +24,15 @@ from training import _registry, _report
 from training._catalog import feature_catalog, model_inputs
 from training._projections import school_projections
 from training._scoring import Scorer
-from training._training import MODEL, KpiResult, TrainingSettings, train_kpi
+from training._training import (
+    LABEL_RULE,
+    MODEL,
+    KpiResult,
+    TooFewLabelsError,
+    TrainingDataError,
+    TrainingSettings,
+    train_kpi,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +153,7 @@ class TrainingSummary:
                 f"  {kpi.decision}",
             ]
         for kpi, reason in self.skipped.items():
-            lines.append(f"{kpi}: not trained ({reason})")
+            lines.append(f"{kpi}: skipped, {reason}")
         lines += [
             f"champion rule: {self.champion_rule}",
             f"report: {self.report_path}",
@@ -235,14 +243,19 @@ def train_models(config: DistrictConfig) -> TrainingSummary:
             skipped[kpi.name] = "no rows in kpi_labels"
             logger.warning("kpi %s has no labels: not trained", kpi.name)
             continue
-        result = train_kpi(
-            kpi.name,
-            student_snapshots,
-            snapshots["school_snapshots"],
-            snapshots["kpi_labels"],
-            inputs,
-            settings,
-        )
+        try:
+            result = train_kpi(
+                kpi.name,
+                student_snapshots,
+                snapshots["school_snapshots"],
+                snapshots["kpi_labels"],
+                inputs,
+                settings,
+            )
+        except TooFewLabelsError as error:
+            skipped[kpi.name] = error.reason
+            logger.warning("kpi %s skipped: %s", kpi.name, error.reason)
+            continue
         plots[kpi.name] = _report.write_plots(result, plot_folder)
         run = _log_and_register(
             client, experiment_id, result, settings, plots[kpi.name]
@@ -252,9 +265,16 @@ def train_models(config: DistrictConfig) -> TrainingSummary:
         results.append(result)
         runs[kpi.name] = run
         kpis.append(_kpi_training(result, run))
+    if not results:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        raise TrainingDataError(
+            f"kpi_labels: no KPI can be trained ({reasons}); each KPI needs "
+            f"{LABEL_RULE}"
+        )
 
     document = {
         "district": config.district.name,
+        "label_rule": LABEL_RULE,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mlflow_uri": config.mlflow_uri,
         "champion_rule": _registry.CHAMPION_RULE,
@@ -287,7 +307,7 @@ def train_models(config: DistrictConfig) -> TrainingSummary:
     )
     return TrainingSummary(
         kpis=kpis,
-        split=results[0].split.describe() if results else "no KPI had labels",
+        split=results[0].split.describe(),
         champion_rule=_registry.CHAMPION_RULE,
         protected_inputs=settings.use_protected,
         report_path=report_path,
@@ -449,12 +469,23 @@ def _as_of_rows(student_snapshots: pd.DataFrame, as_of: dt.date | None) -> pd.Da
     wanted = dates.max() if as_of is None else pd.Timestamp(as_of)
     rows = student_snapshots[dates == wanted]
     if rows.empty:
-        available = sorted({str(date.date()) for date in dates.unique()})
         raise SnapshotError(
             f"student_snapshots: no rows with as_of_date {as_of}; available dates: "
-            f"{', '.join(available[-8:])}; run `ontrack features --as-of {as_of}` first"
+            f"{_date_list(dates)}; run `ontrack features --as-of {as_of}` first"
         )
     return rows.reset_index(drop=True)
+
+
+# Up to this many snapshot dates are listed one by one in an error; more are given as
+# the first, the last and the count (a district of ten years has 40 checkpoints).
+LISTED_DATES = 12
+
+
+def _date_list(dates: pd.Series) -> str:
+    available = sorted({str(date.date()) for date in dates.unique()})
+    if len(available) <= LISTED_DATES:
+        return ", ".join(available)
+    return f"{len(available)} dates from {available[0]} to {available[-1]}"
 
 
 def observed_so_far(rows: pd.DataFrame, kpi) -> np.ndarray:

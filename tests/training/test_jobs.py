@@ -12,7 +12,14 @@ import pytest
 from mlflow import MlflowClient
 from training_district import make_config, make_district, write_snapshots
 
-from training import SnapshotError, load_champions, score_students, train_models
+from training import (
+    SnapshotError,
+    TrainingDataError,
+    load_champions,
+    score_students,
+    train_models,
+)
+from training._jobs import _date_list
 
 pytestmark = [
     # MLflow 3.17's sqlite store maps a relationship with SQLAlchemy's deprecated
@@ -23,6 +30,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType"),
 ]
 KPIS = ("chronic_absence", "course_failure")
+# Configured too, but with labels for 25 students only: skipped, never registered.
+FEW_LABELS = "not_proficient_math"
+FEW_LABELS_REASON = "25 labelled students (at least 50 needed)"
 SCORED_COLUMNS = [
     "student_id",
     "as_of_date",
@@ -72,11 +82,19 @@ def store(tmp_path_factory):
     return tmp_path_factory.mktemp("mlruns")
 
 
+def _few_labels(district: dict[str, pd.DataFrame], kpi: str) -> dict:
+    """The district with ``kpi`` labelled for its first 25 student-years only."""
+    labels = district["kpi_labels"]
+    of_kpi = labels[labels["kpi"] == kpi]
+    kept = pd.concat([labels[labels["kpi"] != kpi], of_kpi.head(25)])
+    return {**district, "kpi_labels": kept.reset_index(drop=True)}
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, district, store):
     """Train and score once; keep the summaries, the config and the log lines."""
-    config = make_config(tmp_path_factory.mktemp("jobs"), KPIS, store)
-    write_snapshots(config, district)
+    config = make_config(tmp_path_factory.mktemp("jobs"), (*KPIS, FEW_LABELS), store)
+    write_snapshots(config, _few_labels(district, FEW_LABELS))
     _write_warehouse_names(config, district["students"])
     records = _Records()
     root = logging.getLogger()
@@ -109,6 +127,33 @@ def test_training_summary_names_versions_metrics_and_paths(run):
     assert f"report: {summary.report_path}" in text
     assert f"JSON: {summary.json_path}" in text
     assert summary.report_path.read_text().startswith("<!doctype html>")
+
+
+def test_a_kpi_with_too_few_labels_is_skipped_and_not_registered(run):
+    summary = run["training"]
+    document = json.loads(summary.json_path.read_text())
+    client = MlflowClient(tracking_uri=run["config"].mlflow_uri)
+
+    assert summary.skipped == {FEW_LABELS: FEW_LABELS_REASON}
+    assert f"{FEW_LABELS}: skipped, {FEW_LABELS_REASON}" in summary.describe()
+    assert document["skipped"] == {FEW_LABELS: FEW_LABELS_REASON}
+    assert FEW_LABELS not in document["kpis"]
+    assert client.search_registered_models(f"name = 'ontrack-{FEW_LABELS}'") == []
+
+
+def test_training_fails_when_every_kpi_has_too_few_labels(tmp_path, district, store):
+    config = make_config(tmp_path, (FEW_LABELS,), store)
+    write_snapshots(config, _few_labels(district, FEW_LABELS))
+
+    with pytest.raises(TrainingDataError) as error:
+        train_models(config)
+
+    assert str(error.value) == (
+        f"kpi_labels: no KPI can be trained ({FEW_LABELS}: {FEW_LABELS_REASON}); "
+        "each KPI needs at least 50 labelled students, and at least 10 who missed "
+        "and 10 who did not in both the training rows and the holdout"
+    )
+    assert not (config.state_dir / "reports" / "training.json").exists()
 
 
 def test_json_report_holds_every_kpi_with_findings_and_fairness(run):
@@ -260,10 +305,19 @@ def test_scoring_a_date_without_snapshots_names_the_dates_that_exist(run):
     with pytest.raises(SnapshotError) as error:
         score_students(run["config"], as_of=dt.date(2030, 1, 1))
 
-    assert str(error.value).startswith(
+    # All twelve, the earliest too: the first school year is not cut off.
+    assert str(error.value) == (
         "student_snapshots: no rows with as_of_date 2030-01-01; available dates: "
+        "2021-10-01, 2021-12-01, 2022-02-01, 2022-04-01, 2022-10-01, 2022-12-01, "
+        "2023-02-01, 2023-04-01, 2023-10-01, 2023-12-01, 2024-02-01, 2024-04-01; "
+        "run `ontrack features --as-of 2030-01-01` first"
     )
-    assert "2024-04-01" in str(error.value)
+
+
+def test_more_snapshot_dates_than_fit_a_line_give_the_first_last_and_count():
+    dates = pd.Series(pd.date_range("2020-10-01", periods=40, freq="MS"))
+
+    assert _date_list(dates) == "40 dates from 2020-10-01 to 2024-01-01"
 
 
 def _worse(district: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -307,3 +361,17 @@ def test_champion_moves_only_to_a_version_that_is_not_worse(tmp_path, store):
     assert third.pr_auc == first.pr_auc
     assert third.champion
     assert after_same == "3"
+
+
+def test_scoring_before_any_training_names_the_command_to_run(tmp_path, district):
+    # A store of its own: the module's store has champions by now.
+    config = make_config(tmp_path, KPIS)
+    write_snapshots(config, district)
+
+    with pytest.raises(LookupError) as error:
+        score_students(config)
+
+    assert str(error.value) == (
+        f"MLflow registry at {config.mlflow_uri}: no champion model for any KPI; "
+        "run `ontrack train` first"
+    )
