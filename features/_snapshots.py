@@ -95,8 +95,24 @@ REQUIRED_COLUMNS = {
 }
 
 
+# The order rows are written in, so that two builds write the same bytes: DuckDB
+# returns rows in whatever order its threads finish.
+STUDENT_ORDER = ("student_id", "as_of_date")
+SCHOOL_ORDER = ("school_id", "as_of_date")
+LABEL_ORDER = ("student_id", "school_year", "kpi", "school_id")
+
+NO_STUDENT_ON = (
+    "as-of date {as_of}: no student is enrolled on that day; the warehouse's "
+    "calendar covers {first} to {last} (both inclusive): pick a school day in it"
+)
+
+
 class WarehouseError(ValueError):
     """The warehouse is missing, lacks a table or a column, or holds no school year."""
+
+
+class NoStudentOnDate(WarehouseError):
+    """An as-of date asked for on which the warehouse has no enrolled student."""
 
 
 @dataclass(frozen=True)
@@ -211,8 +227,13 @@ def build_snapshots(
     config
         The district config; the warehouse is ``<state_dir>/warehouse.duckdb``.
     as_of
-        One as-of date, or None for every checkpoint of every school year in the
-        warehouse that has an instructional day on or after it.
+        An ad-hoc as-of date to add, or None. Every build covers every checkpoint
+        of every school year in the warehouse that has an instructional day on or
+        after it; ``as_of`` is added to those dates, and the ad-hoc dates of the
+        snapshot file already written are kept as they were built (rows of
+        ``as_of`` itself are rebuilt). A build without ``as_of`` drops the ad-hoc
+        dates. The labels and school snapshots are rebuilt on every run from
+        the student snapshots written, so the three files always agree.
     today
         School years whose last instructional day is before ``today`` (default: the
         current date) get KPI labels; later ones are still running.
@@ -222,6 +243,9 @@ def build_snapshots(
     WarehouseError
         If the warehouse file, a table or a column is missing, or no school year has
         calendar days.
+    NoStudentOnDate
+        A :class:`WarehouseError`: no student is enrolled on ``as_of``; the message
+        gives the span of dates the warehouse's calendar covers.
     """
     started = time.perf_counter()
     today = today or dt.date.today()
@@ -229,24 +253,29 @@ def build_snapshots(
     try:
         tables = _tables(con)
         last_days = _last_school_days(tables, config)
-        as_of_dates = (
-            [as_of] if as_of else checkpoints_with_school_days(config, last_days)
-        )
-        if not as_of_dates:
+        as_of_dates = checkpoints_with_school_days(config, last_days)
+        if not as_of_dates and as_of is None:
             raise WarehouseError(
                 "warehouse table calendar: no school day on or after any checkpoint "
                 f"({', '.join(config.calendar.checkpoints)})"
             )
+        if as_of is not None:
+            as_of_dates = sorted({*as_of_dates, as_of})
         stage = duckdb_stage(con)
         students = _run(
             con, student_snapshots(tables, as_of_dates, config, stage=stage)
         )
+        if as_of is not None:
+            _check_enrolled_on(con, tables, students, as_of)
+            students = _with_earlier_ad_hoc_dates(students, config, as_of_dates)
+        students = _sorted(students, STUDENT_ORDER)
         label_years = sorted(year for year, last in last_days.items() if last < today)
-        labels = _labels(con, tables, label_years, config, stage)
+        labels = _sorted(_labels(con, tables, label_years, config, stage), LABEL_ORDER)
         schools = _run(
             con,
             school_snapshots(ibis.memtable(students), ibis.memtable(labels), config),
         )
+        schools = _sorted(schools, SCHOOL_ORDER)
         summary_parts = _label_summary(con, tables, label_years, labels, config)
         ignored = _ignored_absences(con, tables, sorted(last_days), config, stage)
     finally:
@@ -261,10 +290,11 @@ def build_snapshots(
         _write_atomically(table, out_dir / name)
     # Event-level snapshots read with the event-level catalog, not a flat table's.
     remove_feature_catalog(config.state_dir)
+    rows_by_as_of = _rows_by_as_of(students, as_of_dates)
     summary = SnapshotSummary(
         snapshot_dir=out_dir,
-        rows_by_as_of=_rows_by_as_of(students, as_of_dates),
-        checkpoint_by_as_of=_checkpoints(config, as_of_dates),
+        rows_by_as_of=rows_by_as_of,
+        checkpoint_by_as_of=_checkpoints(config, sorted(rows_by_as_of)),
         students=len(pc.unique(students["student_id"])),
         school_rows=schools.num_rows,
         label_counts=summary_parts[0],
@@ -278,7 +308,6 @@ def build_snapshots(
             name: (out_dir / name).stat().st_size
             for name in (STUDENT_FILE, SCHOOL_FILE, LABEL_FILE)
         },
-        notes=_notes(students, as_of),
     )
     logger.info(
         "snapshots built: %s student rows, %s as-of dates, %s school rows, "
@@ -458,10 +487,51 @@ def _checkpoints(config: DistrictConfig, as_of_dates: list[dt.date]) -> dict:
     return dict(zip(named.as_of_date, named.checkpoint, strict=True))
 
 
-def _notes(students: pa.Table, as_of: dt.date | None) -> tuple[str, ...]:
-    if as_of is not None and students.num_rows == 0:
-        return (f"no student is enrolled on {as_of.isoformat()}",)
-    return ()
+def _check_enrolled_on(
+    con, tables: Mapping[str, ir.Table], students: pa.Table, as_of: dt.date
+) -> None:
+    day = pa.scalar(as_of).cast(students.schema.field("as_of_date").type)
+    on_date = pc.equal(students["as_of_date"], day)
+    if pc.any(on_date).as_py():
+        return
+    calendar = tables["calendar"]
+    span = con.to_pyarrow(
+        calendar.aggregate(first=calendar.date.min(), last=calendar.date.max())
+    ).to_pylist()[0]
+    raise NoStudentOnDate(
+        NO_STUDENT_ON.format(
+            as_of=as_of.isoformat(),
+            first=span["first"].isoformat(),
+            last=span["last"].isoformat(),
+        )
+    )
+
+
+def _with_earlier_ad_hoc_dates(
+    students: pa.Table, config: DistrictConfig, built: list[dt.date]
+) -> pa.Table:
+    """``students`` plus the rows of the snapshot file already written whose as-of
+    date was not built now (earlier ad-hoc dates)."""
+    path = config.state_dir / SNAPSHOT_DIR / STUDENT_FILE
+    if not path.is_file():
+        return students
+    written = pq.read_table(path)
+    if written.schema.names != students.schema.names:
+        logger.warning(
+            "%s has other columns than this build; its ad-hoc dates are dropped", path
+        )
+        return students
+    written = written.cast(students.schema)
+    earlier = pc.invert(
+        pc.is_in(
+            written["as_of_date"], pa.array(built).cast(written["as_of_date"].type)
+        )
+    )
+    return pa.concat_tables([students, written.filter(earlier)])
+
+
+def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    return table.sort_by([(name, "ascending") for name in key])
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:

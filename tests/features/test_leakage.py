@@ -125,13 +125,16 @@ def _programs_after(programs: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
 def _snapshots_as_of(state: Path, config, as_of: dt.date) -> tuple:
     build_snapshots(config, as_of=as_of, today=TODAY)
     folder = state / "snapshots"
-    return tuple(
-        pd.read_parquet(folder / name).sort_values(list(keys)).reset_index(drop=True)
-        for name, keys in (
-            ("student_snapshots.parquet", ("student_id", "as_of_date")),
-            ("school_snapshots.parquet", ("school_id", "as_of_date")),
-        )
-    )
+    snapshots = []
+    for name, keys in (
+        ("student_snapshots.parquet", ["student_id", "as_of_date"]),
+        ("school_snapshots.parquet", ["school_id", "as_of_date"]),
+    ):
+        frame = pd.read_parquet(folder / name)
+        # The file holds every checkpoint as well: keep the rows of ``as_of``.
+        on_date = frame[pd.to_datetime(frame.as_of_date).dt.date == as_of]
+        snapshots.append(on_date.sort_values(keys).reset_index(drop=True))
+    return tuple(snapshots)
 
 
 @pytest.mark.parametrize("as_of", [FIRST_AS_OF, SECOND_AS_OF])

@@ -1,0 +1,116 @@
+"""The snapshot files ``build_snapshots`` writes: their row order and as-of dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from snapshot_district import (
+    FIRST_AS_OF,
+    SECOND_AS_OF,
+    TODAY,
+    make_config,
+    tiny_district,
+    write_district,
+)
+
+from features import build_snapshots
+from features._snapshots import NoStudentOnDate, WarehouseError
+
+FILES = ("student_snapshots", "school_snapshots", "kpi_labels")
+KEYS = {
+    "student_snapshots": ["student_id", "as_of_date"],
+    "school_snapshots": ["school_id", "as_of_date"],
+    "kpi_labels": ["student_id", "school_year", "kpi", "school_id"],
+}
+IN_MARCH = dt.date(2024, 3, 15)
+IN_APRIL = dt.date(2024, 4, 1)
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    config = make_config(tmp_path / "state")
+    write_district(config.state_dir, tiny_district())
+    return config
+
+
+def written(config, name: str) -> pd.DataFrame:
+    return pd.read_parquet(config.state_dir / "snapshots" / f"{name}.parquet")
+
+
+def file_bytes(config) -> dict[str, bytes]:
+    folder = config.state_dir / "snapshots"
+    return {name: (folder / f"{name}.parquet").read_bytes() for name in FILES}
+
+
+def as_of_dates(frame: pd.DataFrame) -> list[dt.date]:
+    return sorted(set(pd.to_datetime(frame["as_of_date"]).dt.date))
+
+
+def test_every_file_is_written_in_the_order_of_its_key(config):
+    build_snapshots(config, today=TODAY)
+
+    for name, key in KEYS.items():
+        frame = written(config, name)
+        in_order = frame.sort_values(key, kind="stable").reset_index(drop=True)
+        pd.testing.assert_frame_equal(frame, in_order, obj=name)
+
+
+def test_two_builds_write_the_same_bytes(config):
+    build_snapshots(config, today=TODAY)
+    first = file_bytes(config)
+
+    build_snapshots(config, today=TODAY)
+
+    assert file_bytes(config) == first
+
+
+def test_an_ad_hoc_date_is_added_to_the_checkpoints_and_earlier_ones_kept(config):
+    build_snapshots(config, today=TODAY)
+    labels = written(config, "kpi_labels")
+
+    build_snapshots(config, IN_MARCH, today=TODAY)
+    summary = build_snapshots(config, IN_APRIL, today=TODAY)
+    again = build_snapshots(config, IN_APRIL, today=TODAY)
+
+    dates = [FIRST_AS_OF, SECOND_AS_OF, IN_MARCH, IN_APRIL]
+    students = written(config, "student_snapshots")
+    assert as_of_dates(students) == dates
+    assert as_of_dates(written(config, "school_snapshots")) == dates
+    # Asking for the same date again replaces its rows, it does not add more.
+    assert not students.duplicated(["student_id", "as_of_date"]).any()
+    assert again.rows_by_as_of == summary.rows_by_as_of
+    # The 2023 checkpoints precede that year's four weeks of school in May.
+    assert summary.rows_by_as_of == {
+        dt.date(2022, 10, 3): 0,
+        dt.date(2023, 2, 1): 0,
+        FIRST_AS_OF: 4,
+        SECOND_AS_OF: 3,
+        IN_MARCH: 3,
+        IN_APRIL: 3,
+    }
+    assert summary.checkpoint_by_as_of[IN_MARCH] == ""
+    pd.testing.assert_frame_equal(written(config, "kpi_labels"), labels)
+
+    # A build without an ad-hoc date is the checkpoints only.
+    build_snapshots(config, today=TODAY)
+    assert as_of_dates(written(config, "student_snapshots")) == dates[:2]
+
+
+@pytest.mark.parametrize("as_of", [dt.date(2010, 1, 1), dt.date(2030, 1, 1)])
+def test_an_as_of_date_with_nobody_enrolled_is_refused_naming_the_span(config, as_of):
+    build_snapshots(config, today=TODAY)
+    before = file_bytes(config)
+
+    with pytest.raises(NoStudentOnDate) as error:
+        build_snapshots(config, as_of, today=TODAY)
+
+    assert isinstance(error.value, WarehouseError | ValueError)
+    assert str(error.value) == (
+        f"as-of date {as_of.isoformat()}: no student is enrolled on that day; the "
+        "warehouse's calendar covers 2023-05-01 to 2024-06-07 (both inclusive): "
+        "pick a school day in it"
+    )
+    assert file_bytes(config) == before
