@@ -65,21 +65,24 @@ def _load_champions(config):
     return load_champions(config, n_jobs=1)
 
 
-def _record_catalog():
-    """The catalog the records follow: that of the served district's snapshots.
+def _record_model():
+    """The record the endpoints take: that of the served district's snapshots.
 
     BentoML reads the API signatures when it imports this module, so the record
     schema is fixed here, from the config in the environment (a flat student
-    table's stored catalog, see ``features.feature_catalog_for``). Imported with
-    no config named (to read the OpenAPI document in a test, say), the records
-    follow the event-level catalog.
+    table's stored catalog, see ``features.feature_catalog_for``, and the district's
+    school-year start). Imported with no config named (to read the OpenAPI document
+    in a test, say), the records follow the event-level catalog and an August start.
     """
     if not (os.environ.get(CONFIG_SNAPSHOT_ENV) or os.environ.get(CONFIG_FILE_ENV)):
-        return FEATURE_CATALOG
-    return feature_catalog_for(config_from_environment().state_dir)
+        return record_model(FEATURE_CATALOG)
+    config = config_from_environment()
+    return record_model(
+        feature_catalog_for(config.state_dir), config.district.school_year_start
+    )
 
 
-StudentRecord = record_model(_record_catalog())
+StudentRecord = _record_model()
 Records = Annotated[
     list[StudentRecord],  # type: ignore[valid-type]
     Field(min_length=1, max_length=MAX_RECORDS),

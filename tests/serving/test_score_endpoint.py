@@ -89,6 +89,8 @@ def test_missing_values_are_scored_and_the_response_holds_no_nan(
     record = {
         "as_of_date": snapshot_records(trained_district, 1)[0]["as_of_date"],
         "attendance_rate": None,
+        # One indicator: a record with none is refused (test_validation.py).
+        "grade": 3,
     }
     response = client.post("/score", json={"records": [record]}, headers=LEADER)
     assert response.status_code == 200

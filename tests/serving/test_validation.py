@@ -7,6 +7,10 @@ import logging
 
 import pytest
 from conftest import LEADER, LIBRARY_WARNINGS, district_config, serve_in_process
+from pydantic import ValidationError
+
+from features import FEATURE_CATALOG
+from serving._schemas import GENDER_CODES, RACE_CODES, record_model
 
 pytestmark = LIBRARY_WARNINGS
 
@@ -84,7 +88,8 @@ def _score(client, body) -> tuple[int, dict]:
         ),
         (
             {"as_of_date": DATE, "gender": "unknown"},
-            "records.0.gender: Input should be 'female', 'male' or 'nonbinary'",
+            "records.0.gender: Input should be 'female', 'male', 'nonbinary' or "
+            "'not_reported'",
         ),
         (
             {"as_of_date": DATE, "school_id": 1},
@@ -93,6 +98,55 @@ def _score(client, body) -> tuple[int, dict]:
         (
             {"as_of_date": DATE, "checkpoint": "October"},
             "records.0.checkpoint: String should match pattern '^\\d{2}-\\d{2}$'",
+        ),
+        (
+            {"as_of_date": DATE, "checkpoint": "99-99"},
+            "records.0.checkpoint: checkpoint '99-99' is not a real month-day "
+            "(expected MM-DD, e.g. 10-01)",
+        ),
+        (
+            {"as_of_date": DATE, "days_absent": 300, "days_enrolled": 10},
+            "records.0.days_absent: days_absent (300) is more than days_enrolled "
+            "(10); expected at most days_enrolled",
+        ),
+        (
+            {"as_of_date": DATE, "days_absent": 1e308},
+            "records.0.days_absent: Input should be less than or equal to 366",
+        ),
+        (
+            {"as_of_date": DATE, "days_enrolled": 400},
+            "records.0.days_enrolled: Input should be less than or equal to 366",
+        ),
+        (
+            {
+                "as_of_date": DATE,
+                "incidents": 1,
+                "in_school_suspensions": 1,
+                "out_of_school_suspensions": 1,
+            },
+            "records.0.in_school_suspensions: in_school_suspensions + "
+            "out_of_school_suspensions (2) is more than incidents (1); expected at "
+            "most incidents",
+        ),
+        (
+            {"as_of_date": DATE, "grade": 3.5},
+            "records.0.grade: grade 3.5 is not a whole number (expected -1 for "
+            "pre-kindergarten, 0 for kindergarten, up to 12)",
+        ),
+        (
+            {"as_of_date": DATE, "school_year": 2019, "grade": 3},
+            "records.0.school_year: as_of_date 2025-02-01 is not in school year "
+            "2019, which runs from 2018-08-01 to 2019-07-31 (both inclusive)",
+        ),
+        (
+            {"as_of_date": "2025-08-01", "school_year": 2025, "grade": 3},
+            "records.0.school_year: as_of_date 2025-08-01 is not in school year "
+            "2025, which runs from 2024-08-01 to 2025-07-31 (both inclusive)",
+        ),
+        (
+            {"as_of_date": DATE, "student_id": "s1", "gender": "female"},
+            "records.0: the record holds no indicator; send at least one feature of "
+            "the catalog (e.g. days_enrolled)",
         ),
     ],
 )
@@ -144,7 +198,7 @@ def test_malformed_json_nan_and_null_are_400_naming_the_field(client, text, erro
 
 
 def test_more_records_than_the_config_allows_is_a_400(client):
-    records = [{"as_of_date": DATE}] * 4
+    records = [{"as_of_date": DATE, "grade": 3}] * 4
     status, body = _score(client, {"records": records})
     assert status == 400
     assert body["error"] == (
@@ -153,7 +207,8 @@ def test_more_records_than_the_config_allows_is_a_400(client):
 
 
 def test_more_than_ten_thousand_records_is_refused_before_scoring(client):
-    text = '{"records": [' + ",".join(['{"as_of_date": "2025-02-01"}'] * 10_001) + "]}"
+    record = '{"as_of_date": "2025-02-01", "grade": 3}'
+    text = '{"records": [' + ",".join([record] * 10_001) + "]}"
     status, body = _score(client, text)
     assert status == 400
     assert body["error"] == (
@@ -203,7 +258,7 @@ def test_a_refused_input_is_logged_as_one_line_without_values(client, caplog):
         ),
         (
             "/explain",
-            {"record": {"as_of_date": DATE}, "kpi": ""},
+            {"record": {"as_of_date": DATE, "grade": 3}, "kpi": ""},
             ("kpi: String should have at least 1 character"),
         ),
         (
@@ -268,7 +323,8 @@ def test_a_wrong_method_or_path_is_answered_in_json(
     response = client.request(method, path, headers=LEADER)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
-    assert response.headers.get("allow") == allow
+    allowed = response.headers.get("allow")
+    assert (allowed and sorted(allowed.split(", "))) == (allow and allow.split(", "))
     assert response.json()["error"] == error
     assert response.json()["detail"][0]["loc"] == ["path"]
 
@@ -279,3 +335,48 @@ def test_a_404_of_ours_keeps_its_own_json_body(client):
     )
     assert response.status_code == 404
     assert response.json()["detail"][0]["loc"] != ["path"]
+
+
+def test_records_take_the_codes_ingest_stores_and_accept_a_plausible_record():
+    # features keeps its codes private; the record's copies must not drift.
+    from features._schemas import GENDERS, NOT_REPORTED, RACES
+
+    assert (*GENDERS, NOT_REPORTED) == GENDER_CODES
+    assert (*RACES, NOT_REPORTED) == RACE_CODES
+    record = record_model(FEATURE_CATALOG).model_validate_json(
+        json.dumps(
+            {
+                "as_of_date": "2024-08-01",
+                "school_year": 2025,
+                "checkpoint": "02-29",
+                "gender": "not_reported",
+                "race_ethnicity": "not_reported",
+                "grade": -1.0,
+                "days_enrolled": 366.0,
+                "days_absent": 366.0,
+                "incidents": 2.0,
+                "in_school_suspensions": 1.0,
+                "out_of_school_suspensions": 1.0,
+            }
+        )
+    )
+    assert (record.gender, record.race_ethnicity, record.grade) == (
+        "not_reported",
+        "not_reported",
+        -1.0,
+    )
+
+
+def test_a_district_starting_its_year_in_september_moves_the_school_year_span():
+    september = record_model(FEATURE_CATALOG, school_year_start="09-01")
+    september.model_validate_json(
+        '{"as_of_date": "2025-08-15", "school_year": 2025, "grade": 3}'
+    )
+    with pytest.raises(ValidationError) as caught:
+        september.model_validate_json(
+            '{"as_of_date": "2025-09-01", "school_year": 2025, "grade": 3}'
+        )
+    assert [item["msg"] for item in caught.value.errors()] == [
+        "as_of_date 2025-09-01 is not in school year 2025, which runs from "
+        "2024-09-01 to 2025-08-31 (both inclusive)"
+    ]
