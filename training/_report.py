@@ -116,17 +116,33 @@ def kpi_json(result: KpiResult, run: dict) -> dict:
     }
 
 
+def whole_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its count columns (``n`` and ``n_*``) as whole numbers.
+
+    The metric steps keep every figure a float (MLflow logs floats only); a report
+    says "n 47807", not "n 47807.000".
+    """
+    counts = [
+        column
+        for column in frame.columns
+        if (column == "n" or str(column).startswith("n_"))
+        and pd.api.types.is_float_dtype(frame[column])
+        and (frame[column].dropna() % 1 == 0).all()
+    ]
+    return frame.astype(dict.fromkeys(counts, "Int64"))
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     return [
         {key: _plain(value) for key, value in row.items()}
-        for row in frame.to_dict(orient="records")
+        for row in whole_counts(frame).to_dict(orient="records")
     ]
 
 
 def _plain(value):
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value
 
@@ -340,7 +356,7 @@ figures.</p>
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(
+    return whole_counts(frame).to_html(
         index=False, float_format=lambda value: f"{value:.3f}", na_rep=""
     )
 
@@ -490,6 +506,6 @@ def _markdown(frame: pd.DataFrame) -> str:
             f"{value:.3f}" if isinstance(value, float) else str(value) for value in row
         )
         + " |"
-        for row in frame.itertuples(index=False)
+        for row in whole_counts(frame).itertuples(index=False)
     ]
     return "\n".join([header, rule, *rows])
