@@ -16,7 +16,10 @@ through the same steps, whether it came from a CSV, a Parquet file or an adapter
 5. Cross-table rules, against the warehouse being built: a student or school that
    is not in ``students`` or ``schools``, and an attendance or discipline row for a
    student not enrolled at that school on that date (``entry_date <= date <=
-   exit_date``, both inclusive, an empty ``exit_date`` open).
+   exit_date``, both inclusive, an empty ``exit_date`` open); and a new
+   ``student_id`` or ``school_id`` that equals a known one once leading zeros are
+   dropped (``6`` for ``0000006``). A Parquet identifier column stored as numbers
+   refuses its table at step 1.
 6. The new warehouse holds the old warehouse's rows except those whose key the
    export has too (the export's version wins), plus the export's accepted rows.
 
@@ -62,6 +65,7 @@ import duckdb
 import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pandera.errors import SchemaErrors
 
 from features._adapters import ADAPTERS
@@ -338,6 +342,8 @@ def check_header(spec: TableSpec, source: TableSource) -> None:
             f"{', '.join(map(repr, missing))}; the header has: "
             f"{', '.join(source.columns)}",
         )
+    if source.path is not None and source.path.suffix == ".parquet":
+        _check_identifier_types(spec, source)
     unknown = [name for name in source.columns if name not in spec.columns]
     if unknown:
         logger.warning(
@@ -346,6 +352,24 @@ def check_header(spec: TableSpec, source: TableSource) -> None:
             source.origin,
             ", ".join(unknown),
         )
+
+
+def _check_identifier_types(spec: TableSpec, source: TableSource) -> None:
+    """Refuse a Parquet table whose identifier column is stored as numbers."""
+    schema = pq.read_schema(source.path)
+    for name, column in zip(source.columns, schema, strict=True):
+        if spec.kinds.get(name) != "id":
+            continue
+        if pyarrow.types.is_integer(column.type) or pyarrow.types.is_floating(
+            column.type
+        ):
+            raise TableRefused(
+                spec.name,
+                f"table {spec.name} ({source.origin}): column {name} is stored as "
+                f"{column.type}, which has lost any leading zeros ('0000006' would "
+                "be 6); identifiers must be a string column: write it as text "
+                "from the source system",
+            )
 
 
 def _ingest_table(
@@ -366,7 +390,7 @@ def _ingest_table(
                 raise IngestError(str(refused)) from None
             refusal, read = str(refused), 0
             _create_staging(connection, spec)
-    duplicates = _check_rows(connection, spec)
+    duplicates = _check_rows(connection, spec, in_previous)
     loaded, unchanged = _merge(connection, spec, in_previous)
     quarantined = _count(connection, _staging("rejected", spec))
     connection.execute(f"DROP TABLE {_staging('new', spec)}")
@@ -585,7 +609,9 @@ def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
     return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def _check_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
+def _check_rows(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, in_previous: bool
+) -> int:
     """Apply the rules between rows and between tables; the number of duplicates.
 
     A row whose key an earlier row (by ``_row``) already has is a duplicate when it
@@ -620,7 +646,7 @@ def _check_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     duplicates = _count(connection, "repeats WHERE _identical")
 
     broken = _broken_rules(
-        spec, f"(SELECT * FROM {new} ANTI JOIN repeats USING (_row))"
+        spec, f"(SELECT * FROM {new} ANTI JOIN repeats USING (_row))", in_previous
     )
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE broken AS "
@@ -640,7 +666,7 @@ def _check_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     return duplicates
 
 
-def _broken_rules(spec: TableSpec, rows: str) -> str:
+def _broken_rules(spec: TableSpec, rows: str, in_previous: bool) -> str:
     """SQL listing ``(_row, _order, _reason)`` for each rule between tables broken.
 
     ``rows`` is the SQL of the rows to check. Identifiers are quoted in the reason;
@@ -648,6 +674,7 @@ def _broken_rules(spec: TableSpec, rows: str) -> str:
     enrolled.
     """
     parts = ["SELECT NULL::BIGINT AS _row, 0 AS _order, NULL AS _reason WHERE false"]
+    parts += _stripped_zeros(spec, rows, in_previous)
     for order, reference in enumerate(spec.references):
         match = " AND ".join(
             f"p.{quote(name)} = c.{quote(name)}" for name in reference.columns
@@ -674,6 +701,46 @@ def _broken_rules(spec: TableSpec, rows: str) -> str:
             f"AND (e.exit_date IS NULL OR c.{on} <= e.exit_date)"
         )
     return " UNION ALL ".join(parts)
+
+
+def _stripped_zeros(spec: TableSpec, rows: str, in_previous: bool) -> list[str]:
+    """SQL of the rows whose new identifier is a known one without leading zeros.
+
+    Excel, or a Parquet integer column, turns ``0000006`` into ``6``: loading it
+    would make a second student. A ``student_id`` or ``school_id`` not yet known
+    is refused when it equals a known one once leading zeros are dropped; known
+    means in the warehouse being built (``students`` and ``schools`` are built
+    first) or, in those two tables, in the previous warehouse or this export,
+    where the longer of two such identifiers is taken as the right one.
+    """
+    parts = []
+    for order, (column, owner) in enumerate(_IDENTIFIERS.items(), start=100):
+        if column not in spec.columns:
+            continue
+        name = quote(column)
+        if spec.name == owner:
+            held = f"SELECT {name} AS id FROM previous.{quote(owner)}"
+            known = f"SELECT {name} AS id FROM {_staging('new', spec)}"
+            known = f"({held} UNION {known})" if in_previous else f"({known})"
+            held = f"({held})" if in_previous else "(SELECT NULL AS id WHERE false)"
+        else:
+            held = known = f"(SELECT {name} AS id FROM main.{quote(owner)})"
+        reason = sql_text(
+            f"{column} '{{}}' matches existing '{{}}' once zero-padded: "
+            "identifiers must keep their leading zeros"
+        )
+        parts.append(
+            f"SELECT c._row, {order} AS _order, "
+            f"format({reason}, c.{name}, min(k.id)) AS _reason "
+            f"FROM (SELECT * FROM {rows} ANTI JOIN {held} h ON h.id = {name}) c "
+            f"JOIN {known} k ON ltrim(k.id, '0') = ltrim(c.{name}, '0') "
+            f"AND length(k.id) > length(c.{name}) GROUP BY c._row, c.{name}"
+        )
+    return parts
+
+
+# Each identifier checked for lost leading zeros, and the table that defines it.
+_IDENTIFIERS = {"student_id": "students", "school_id": "schools"}
 
 
 def _merge(

@@ -704,3 +704,66 @@ def test_header_only_and_empty_optional_tables(config, tmp_path):
     assert report.tables["grades"].refused == (
         "table grades (grades.csv): the file has no header"
     )
+
+
+ZEROS_LOST = (
+    "{column} '{value}' matches existing '{known}' once zero-padded: identifiers "
+    "must keep their leading zeros"
+)
+
+
+def test_an_identifier_that_lost_its_leading_zeros_is_quarantined(config, tmp_path):
+    ingest(config, tmp_path)
+    students = STUDENTS + "123,2013-04-02,female,hispanic,yes,no,N,Ana,Diaz\n"
+    enrollments = ENROLLMENTS + "123,1,2024,5,2023-08-21,,\n"
+
+    report = ingest(
+        config, tmp_path / "second", students_csv=students, enrollments_csv=enrollments
+    )
+
+    assert counts(report, "students") == (3, 0, 2, 1, 0)
+    assert reasons(report, "students") == {
+        3: ZEROS_LOST.format(column="student_id", value="123", known="00123")
+    }
+    assert reasons(report, "enrollments") == {
+        3: "student_id '123' is not in students; school_id '1' is not in schools; "
+        + ZEROS_LOST.format(column="student_id", value="123", known="00123")
+        + "; "
+        + ZEROS_LOST.format(column="school_id", value="1", known="0001")
+    }
+    assert [row[0] for row in table_rows(config, "students")] == ["00123", "00456"]
+
+
+def test_the_same_export_with_and_without_leading_zeros_keeps_the_longer(
+    config, tmp_path
+):
+    students = STUDENTS + "456,2008-11-30,male,white,0,1,false,Ben,Okafor\n"
+
+    report = ingest(config, tmp_path, students_csv=students)
+
+    assert reasons(report, "students") == {
+        3: ZEROS_LOST.format(column="student_id", value="456", known="00456")
+    }
+
+
+def test_a_parquet_identifier_stored_as_numbers_refuses_the_table(config, tmp_path):
+    export = write_export(tmp_path / "export", attendance_csv=None)
+    attendance = pyarrow.table(
+        {
+            "student_id": pyarrow.array([123], pyarrow.int64()),
+            "school_id": pyarrow.array(["0001"]),
+            "date": pyarrow.array([dt.date(2024, 3, 15)]),
+            "category": pyarrow.array(["excused"]),
+            "fraction_missed": pyarrow.array([1.0]),
+        }
+    )
+    pq.write_table(attendance, export / "attendance.parquet")
+
+    report = ingest_district(config, export)
+
+    assert report.refused_tables == {
+        "attendance": "table attendance (attendance.parquet): column student_id is "
+        "stored as int64, which has lost any leading zeros ('0000006' would be 6); "
+        "identifiers must be a string column: write it as text from the source "
+        "system"
+    }
