@@ -88,7 +88,11 @@ _SECTION = """
 </style>
 <div class="ontrack-drift">
 <h1>OnTrack drift report, {{ doc.as_of_date }} (checkpoint {{ doc.checkpoint }})</h1>
-<p><strong>{% if doc.alert %}ALERT{% else %}No alert{% endif %}:</strong>
+{% if doc.drift_judged is false %}<p><strong>Drift {{ doc.drift_not_judged_reason
+}}.</strong> The reference is the current school year itself, so the figures below
+cannot show drift; they are kept for the record.</p>{% endif %}
+<p><strong>{% if doc.alert %}ALERT{% elif doc.drift_judged is false %}No verdict{%
+else %}No alert{% endif %}:</strong>
 {{ doc.n_drifted }} of {{ doc.n_judged }} judged columns drifted
 ({{ "%.0f"|format(100 * doc.drift_share) }}%; the alert threshold is
 {{ "%.0f"|format(100 * doc.alert_share) }}%). Current: {{ doc.n_current }} students

@@ -358,6 +358,9 @@ def _school_names(config: DistrictConfig) -> dict[str, str]:
 SNAPSHOT_KEYS = ("student_id", "as_of_date", "school_year", "checkpoint", "school_id")
 REPORTS_DIR = Path("reports")
 MLFLOW_EXPERIMENT = "ontrack-monitoring"
+# With one school year of outcomes the training reference is the current year itself
+# (Ed-Fi's Grand Bend sample: 2022 against 2022): no drift could ever show.
+NOT_JUDGED = "not judged: no earlier school year to compare with"
 
 
 @dataclass(frozen=True)
@@ -380,10 +383,14 @@ class DriftSummary:
     json_path: Path
     run_id: str | None
     seconds: float
+    # False when no reference year is earlier than the current one: no verdict.
+    judged: bool = True
 
     def describe(self) -> str:
         """A few lines for the command line; the first says whether it alerts."""
         verdict = "ALERT" if self.alert else "no alert"
+        if not self.judged:
+            verdict = NOT_JUDGED
         return "\n".join(
             [
                 f"drift as of {self.as_of_date} (checkpoint {self.checkpoint}) "
@@ -467,7 +474,10 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
     )
 
     calibration, auc = _calibration_frames(scorers, snapshots, labels)
-    alert = result.drift_share >= config.monitoring.drift_alert_share
+    judged = any(year < school_year for year in reference_years)
+    alert = judged and result.drift_share >= config.monitoring.drift_alert_share
+    if not judged:
+        logger.warning("drift as of %s %s", as_of_date, NOT_JUDGED)
     context = {
         "as_of_date": pd.Timestamp(as_of_date).date().isoformat(),
         "checkpoint": checkpoint,
@@ -475,6 +485,8 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
         "reference_years": reference_years,
         "alert_share": config.monitoring.drift_alert_share,
         "alert": bool(alert),
+        "drift_judged": judged,
+        "drift_not_judged_reason": None if judged else NOT_JUDGED,
         "min_school_n": config.monitoring.min_school_n,
         "scores_judged": bool(scorers),
         "scores_note": scores_note,
@@ -513,7 +525,9 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
         drift_share=result.drift_share,
         alert_share=config.monitoring.drift_alert_share,
         alert=bool(alert),
-        schools_flagged=sorted(schools.loc[schools["flagged"], "school_id"]),
+        schools_flagged=(
+            sorted(schools.loc[schools["flagged"], "school_id"]) if judged else []
+        ),
         schools_too_small=sorted(
             schools.loc[schools["verdict"] == TOO_SMALL, "school_id"]
         ),
@@ -521,6 +535,7 @@ def monitor_drift(config: DistrictConfig) -> DriftSummary:
         json_path=json_path,
         run_id=run_id,
         seconds=time.perf_counter() - started,
+        judged=judged,
     )
     logger.info(
         "drift as of %s: %d of %d columns drifted (share %.2f, alert %s), run %s, "
@@ -664,6 +679,7 @@ def _log_to_mlflow(
         run_id, "reference_years", ",".join(map(str, document["reference_years"]))
     )
     client.log_param(run_id, "alert_share", document["alert_share"])
+    client.log_param(run_id, "drift_judged", document["drift_judged"])
     metrics = {
         "drift_share": document["drift_share"],
         "n_drifted": document["n_drifted"],

@@ -222,3 +222,33 @@ def test_monitor_command_exits_3_on_a_shifted_district(tmp_path, state_writer):
     assert result.exit_code == 3, result.output
     assert "ALERT" in result.output
     assert config.state_dir.joinpath("reports", "drift.json").is_file()
+
+
+@pytest.mark.slow
+def test_one_school_year_is_not_judged_rather_than_called_free_of_drift(
+    tmp_path, state_writer
+):
+    # Shifted enough to alert against 2025; but with outcomes for the current year
+    # only (labels of 2026), the reference is 2026 itself.
+    config, _ = state_writer(tmp_path, seed=11, shift=0.15, alert_share=0.25)
+    path = config.state_dir / "snapshots" / "kpi_labels.parquet"
+    labels = pd.read_parquet(path)
+    labels[labels["school_year"] == 2025].assign(school_year=2026).to_parquet(path)
+
+    summary = monitor_drift(config)
+    document = json.loads(summary.json_path.read_text(encoding="utf-8"))
+
+    assert summary.reference_years == [2026]
+    assert not summary.judged and not summary.alert
+    assert summary.schools_flagged == []
+    assert summary.describe().splitlines()[0] == (
+        "drift as of 2026-02-01 (checkpoint 02-01) against school year(s) 2026: "
+        "not judged: no earlier school year to compare with"
+    )
+    assert (document["drift_judged"], document["alert"]) == (False, False)
+    assert document["drift_not_judged_reason"] == (
+        "not judged: no earlier school year to compare with"
+    )
+    assert "Drift not judged: no earlier school year to compare with." in (
+        summary.report.read_text(encoding="utf-8")
+    )
