@@ -203,8 +203,10 @@ def disclosure_rules(min_n: int) -> list[str]:
         "the groups shown.",
         "Rates close to 0% or 100% are shown as a range, without a count, with the "
         "range depending on group size (" + "; ".join(bands) + ").",
-        "'So far' counts students who have already missed the standard this year, "
-        "where that is known before the year ends (chronic absence); "
+        "'So far' is the share of students chronically absent so far this year, "
+        "on the days enrolled up to the snapshot date; it can still change by year "
+        "end, up or down, as more days count, and is known before the year ends "
+        "only for chronic absence; "
         "'projected' is the expected rate at the end of the year from each "
         "student's predicted risk, with a 90% interval.",
         "On track means the projected rate is at or below the target.",

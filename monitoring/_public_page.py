@@ -209,7 +209,8 @@ for.</p>
 {% for section in sections %}
 <section id="{{ section.kpi }}">
 <h2>{{ section.label }}</h2>
-<p>District: {{ section.headline.rate_so_far_text }} so far this year;
+<p>District: {{ section.headline.rate_so_far_text }} so far this year (can
+still change by year end);
 last year {{ section.headline.last_year_text }}; projected
 {{ section.headline.projected_text }} at year end against a target of
 {{ "%.0f"|format(100 * section.headline.target) }}%:

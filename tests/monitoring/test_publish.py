@@ -245,3 +245,51 @@ def test_a_group_seen_only_last_year_is_published_as_empty_this_year(published):
     # Twelve students, but the rows through them had to hide it for some KPIs.
     assert last_year["district"] <= {"shown", "suppressed"}
     assert last_year["0001"] <= {"shown", "suppressed"}
+
+
+def test_so_far_rates_match_the_score_stage_projections_on_the_same_snapshot(
+    published,
+):
+    from training._jobs import observed_so_far
+    from training._projections import school_projections
+
+    config, kpi = published["config"], published["config"].kpi("chronic_absence")
+    state = config.state_dir
+    scored = pd.read_parquet(state / "scores" / "scored_snapshot.parquet")
+    snapshots = pd.read_parquet(state / "snapshots" / "student_snapshots.parquet")
+    as_of = scored["as_of_date"].max()
+    scored = scored[(scored["as_of_date"] == as_of) & (scored["kpi"] == kpi.name)]
+    rows = scored[["student_id", "school_id", "risk"]].merge(
+        snapshots[snapshots["as_of_date"] == as_of].drop(columns="school_id"),
+        on="student_id",
+    )
+    risks = rows[["school_id", "risk"]].assign(
+        kpi=kpi.name, observed_so_far=observed_so_far(rows, kpi)
+    )
+    schools = sorted(risks["school_id"].unique())
+    targets = {(school, kpi.name): 0.22 for school in [*schools, "district"]}
+    projected = school_projections(risks, targets).set_index("school_id")
+    public = published["csv"]
+    shown = public[
+        (public["kpi"] == kpi.name)
+        & (public["dimension"] == "all")
+        & public["rate_so_far"].notna()
+    ].set_index("school_id")
+
+    assert len(shown) >= 3
+    for school_id, row in shown.iterrows():
+        assert row["rate_so_far"] == round(
+            projected.loc[str(school_id), "observed_rate_so_far"], 3
+        ), school_id
+
+
+def test_so_far_is_worded_as_a_rate_that_can_still_change():
+    from monitoring._jobs import disclosure_rules
+
+    (so_far,) = [rule for rule in disclosure_rules(10) if rule.startswith("'So far'")]
+
+    assert so_far.startswith(
+        "'So far' is the share of students chronically absent so far this year, on "
+        "the days enrolled up to the snapshot date; it can still change by year end"
+    )
+    assert "already missed" not in so_far
