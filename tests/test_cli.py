@@ -107,3 +107,26 @@ def test_blank_token_name_is_refused():
 
     assert result.exit_code == 1
     assert "the token holder's name must not be blank" in result.output
+
+
+def test_ingest_with_a_refused_table_exits_4_after_loading_the_rest(tmp_path):
+    from features import generate_demo_district
+
+    export = tmp_path / "export"
+    generate_demo_district(export, n_students=40, n_schools=3, n_years=1, seed=3)
+    attendance = (export / "attendance.csv").read_text().splitlines()
+    header = attendance[0].split(",")
+    keep = [i for i, name in enumerate(header) if name.strip('"') != "fraction_missed"]
+    (export / "attendance.csv").write_text(
+        "\n".join(",".join(line.split(",")[i] for i in keep) for line in attendance)
+    )
+    config = tmp_path / "district.toml"
+    config.write_text(
+        DEMO_CONFIG.read_text().replace('"../state"', f'"{tmp_path / "state"}"')
+    )
+
+    result = CliRunner().invoke(app, ["ingest", str(export), "--config", str(config)])
+
+    assert result.exit_code == 4
+    assert "refused tables: attendance" in result.output
+    assert (tmp_path / "state" / "warehouse.duckdb").exists()
