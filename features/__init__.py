@@ -17,7 +17,7 @@ catalog of the snapshots in a state folder: a flat table's stored one, or
 """
 
 from features._abc_flags import abc_flags
-from features._catalog import FEATURE_CATALOG, Feature
+from features._catalog import FEATURE_CATALOG, Feature, format_value
 from features._demo_district import DemoSummary, generate_demo_district
 from features._edfi import AdapterTables, read_edfi_xml
 from features._indicators import kpi_labels, school_snapshots, student_snapshots
@@ -63,5 +63,6 @@ __all__: list[str] = [
     "StudentTableMapping",
     "StudentTableReport",
     "feature_catalog_for",
+    "format_value",
     "ingest_student_table",
 ]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from features import format_value
+
 DOMAINS = ("attendance", "behaviour", "course_performance", "assessment", "mobility")
 # Contributions of the time-of-year feature are reported under this domain; it is
 # never a student's driver because it says nothing about the student.
@@ -47,23 +49,6 @@ class FeatureSpec:
             value=format_value(value, self.kind),
             reference=format_value(reference, self.kind),
         )
-
-
-def format_value(value: Any, kind: ValueKind) -> str:
-    """A value as a person reads it: rates in percent, counts whole, flags yes/no."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "unknown"
-    if kind == "category":
-        return str(value).replace("_", " ")
-    if kind == "rate":
-        return f"{value:.0%}"
-    if kind == "count":
-        return f"{value:.0f}"
-    if kind == "flag":
-        return "yes" if value >= 0.5 else "no"
-    if kind == "z":
-        return f"{value:+.1f} SD"
-    return f"{value:.3g}"
 
 
 def _field(entry: Any, key: str, default: Any = None) -> Any:
