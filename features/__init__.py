@@ -23,6 +23,7 @@ from features._edfi import AdapterTables, read_edfi_xml
 from features._indicators import kpi_labels, school_snapshots, student_snapshots
 from features._ingest import IngestError, IngestReport, ingest_district
 from features._labels import absent_at_least_threshold
+from features._schemas import GENDER_CODES, RACE_ETHNICITY_CODES
 from features._snapshots import SnapshotSummary, build_snapshots, duckdb_stage
 from features._stored_catalog import CatalogFileError, feature_catalog_for
 from features._student_table import (
@@ -36,6 +37,8 @@ from features._table_ingest import StudentTableReport, ingest_student_table
 from features._warehouse import open_warehouse, write_warehouse
 
 __all__: list[str] = [
+    "GENDER_CODES",
+    "RACE_ETHNICITY_CODES",
     "absent_at_least_threshold",
     "DemoSummary",
     "generate_demo_district",

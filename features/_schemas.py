@@ -379,6 +379,9 @@ RACES = (
     "american_indian",
     "pacific_islander",
 )
+# Every code a stored gender or race/ethnicity may hold, for other packages.
+GENDER_CODES = (*GENDERS, NOT_REPORTED)
+RACE_ETHNICITY_CODES = (*RACES, NOT_REPORTED)
 EXIT_REASONS = (
     "transfer",
     "left_district",

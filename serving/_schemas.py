@@ -36,6 +36,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from features import GENDER_CODES, RACE_ETHNICITY_CODES
+
 Tier = Literal["high", "moderate", "low"]
 # At most this many records per call whatever the config says: a request body stays
 # under about 10 MB, and one call cannot hold the worker for long.
@@ -45,22 +47,8 @@ MAX_RECORDS = 10_000
 EARLIEST_DATE = dt.date(1990, 1, 1)
 LATEST_DATE = dt.date(2100, 12, 31)
 
-# The codes ingest stores: features' RACES and GENDERS, and NOT_REPORTED where the
-# export left the field empty. features does not export them, so they are copied
-# here; a test (tests/serving/test_record_rules.py) holds the copies to the originals.
-NOT_REPORTED = "not_reported"
-RACE_CODES = (
-    "hispanic",
-    "white",
-    "black",
-    "asian",
-    "two_or_more",
-    "american_indian",
-    "pacific_islander",
-    NOT_REPORTED,
-)
-GENDER_CODES = ("female", "male", "nonbinary", NOT_REPORTED)
-RACE_ETHNICITY = Literal[RACE_CODES]  # type: ignore[valid-type]
+# The codes ingest stores, "not_reported" where the export left the field empty.
+RACE_ETHNICITY = Literal[RACE_ETHNICITY_CODES]  # type: ignore[valid-type]
 GENDER = Literal[GENDER_CODES]  # type: ignore[valid-type]
 # Counts of days within one school year (a leap year has 366).
 MAX_DAYS = 366
