@@ -33,6 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from features._edfi_xml import descriptor_code
+from features._schemas import (
+    ABSENCE_CATEGORIES,
+    ACTIONS,
+    BEHAVIOR_CATEGORIES,
+    EXIT_REASONS,
+    GENDERS,
+    RACES,
+)
 
 # The code an attendance category maps to when the event is not an absence or a
 # tardy: such events are dropped (and counted), since presence is implied.
@@ -85,7 +93,7 @@ BUILT_IN: dict[str, CodeTable] = {
         _table(
             "AttendanceEventCategoryDescriptor",
             "attendance.category",
-            ("excused", "unexcused", "tardy", PRESENT),
+            (*ABSENCE_CATEGORIES, PRESENT),
             {
                 "In Attendance": PRESENT,
                 "Excused Absence": "excused",
@@ -100,16 +108,7 @@ BUILT_IN: dict[str, CodeTable] = {
         _table(
             "BehaviorDescriptor",
             "discipline.behavior_category",
-            (
-                "minor",
-                "disruption",
-                "defiance",
-                "fighting",
-                "bullying",
-                "substance",
-                "weapon",
-                "other",
-            ),
+            BEHAVIOR_CATEGORIES,
             {
                 "State Offense": "other",
                 "School Violation": "other",
@@ -120,7 +119,7 @@ BUILT_IN: dict[str, CodeTable] = {
         _table(
             "DisciplineDescriptor",
             "discipline.action",
-            ("none", "in_school_suspension", "out_of_school_suspension", "expulsion"),
+            ACTIONS,
             {
                 "No action for incident": "none",
                 "In School Suspension": "in_school_suspension",
@@ -136,7 +135,7 @@ BUILT_IN: dict[str, CodeTable] = {
         _table(
             "SexDescriptor",
             "students.gender",
-            ("female", "male", "nonbinary", ""),
+            (*GENDERS, ""),
             {
                 "Female": "female",
                 "Male": "male",
@@ -148,16 +147,7 @@ BUILT_IN: dict[str, CodeTable] = {
         _table(
             "RaceDescriptor",
             "students.race_ethnicity",
-            (
-                "hispanic",
-                "white",
-                "black",
-                "asian",
-                "two_or_more",
-                "american_indian",
-                "pacific_islander",
-                "",
-            ),
+            (*RACES, ""),
             {
                 "American Indian - Alaska Native": "american_indian",
                 "Asian": "asian",
@@ -258,14 +248,7 @@ BUILT_IN: dict[str, CodeTable] = {
         _table(
             "ExitWithdrawTypeDescriptor",
             "enrollments.exit_reason",
-            (
-                "transfer",
-                "left_district",
-                "graduated",
-                "dropped_out",
-                "end_of_year",
-                "other",
-            ),
+            EXIT_REASONS,
             {
                 "End of school year": "end_of_year",
                 "Graduated": "graduated",
