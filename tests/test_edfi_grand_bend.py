@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from config_copies import config_in
 
 from features import build_snapshots, ingest_district
 from monitoring import monitor_drift, publish_indicators
@@ -53,23 +54,10 @@ class Run:
     summaries: dict[str, Any]
 
 
-def _config_in(folder: Path) -> Path:
-    """The shipped config with its state and MLflow folders under ``folder``."""
-    text = CONFIG.read_text(encoding="utf-8")
-    for key, path in (("state_dir", "state"), ("mlruns_dir", "mlruns")):
-        text, count = re.subn(
-            rf"^{key} = .*$", f'{key} = "{folder / path}"', text, flags=re.M
-        )
-        assert count == 1, f"{CONFIG}: expected one {key} line in [paths]"
-    copy = folder / CONFIG.name
-    copy.write_text(text, encoding="utf-8")
-    return copy
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Run:
     folder = tmp_path_factory.mktemp("grand-bend")
-    config = load_config(_config_in(folder))
+    config = load_config(config_in(CONFIG, folder))
     summaries: dict[str, Any] = {
         "ingest": ingest_district(config, GRAND_BEND, "edfi-xml", mapping=MAPPING)
     }

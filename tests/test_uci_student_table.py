@@ -15,7 +15,6 @@ Performance", FUBUTEC 2008, pp. 5-12; UCI Machine Learning Repository, data set 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from config_copies import config_in
 from typer.testing import CliRunner
 
 from features import feature_catalog_for
@@ -57,23 +57,10 @@ class Run:
     summaries: dict[str, Any]
 
 
-def _config_in(folder: Path) -> Path:
-    """The shipped config with its state and MLflow folders under ``folder``."""
-    text = CONFIG.read_text(encoding="utf-8")
-    for key, path in (("state_dir", "state"), ("mlruns_dir", "mlruns")):
-        text, count = re.subn(
-            rf"^{key} = .*$", f'{key} = "{folder / path}"', text, flags=re.M
-        )
-        assert count == 1, f"{CONFIG}: expected one {key} line in [paths]"
-    copy = folder / CONFIG.name
-    copy.write_text(text, encoding="utf-8")
-    return copy
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Run:
     folder = tmp_path_factory.mktemp("uci-portuguese")
-    config_path = _config_in(folder)
+    config_path = config_in(CONFIG, folder)
     ingest = CliRunner().invoke(
         app,
         [
