@@ -7,9 +7,9 @@ the failures of ``_errors.py`` into 4xx responses; keeping the logic here lets o
 endpoint's work be shared without one API calling another over HTTP.
 
 A scorer is whatever ``training`` loads for a KPI's champion: it has ``kpi``,
-``model_version``, ``top_drivers``, ``score(frame) -> frame`` (``risk``, ``tier``,
-``driver_i``, ``driver_i_feature``, ``driver_i_domain``) and
-``explain(frame) -> dict``.
+``model_version``, ``score_records(records)`` (risk, tier and drivers as arrays,
+see ``training.ScoredRows``) and ``explain(record) -> dict``; records are plain
+dicts of snapshot columns.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,10 @@ from ._schemas import (
 )
 from ._scores import ScoredData
 
+if TYPE_CHECKING:
+    # Only a type here: the scorers come from training when the champions load.
+    from training import ScoredRows
+
 logger = logging.getLogger(__name__)
 
 AUDIT_LOG = "audit.log"
@@ -55,11 +59,10 @@ RELOAD_MARK = Path("bentoml") / "reloaded"
 class Scorer(Protocol):
     kpi: str
     model_version: str
-    top_drivers: int
 
-    def score(self, student_snapshots: pd.DataFrame) -> pd.DataFrame: ...
+    def score_records(self, records: Sequence[Mapping[str, Any]]) -> ScoredRows: ...
 
-    def explain(self, student_snapshot: pd.DataFrame) -> dict: ...
+    def explain(self, record: Mapping[str, Any]) -> dict: ...
 
 
 ScorerLoader = Callable[[DistrictConfig], Mapping[str, Scorer]]
@@ -153,12 +156,14 @@ class OnTrackApp:
         authorize_schools(principal, school_ids, ("records", "school_id"))
         self._check_count(records)
         scorers = self._scorers() if kpi is None else {kpi: self._scorer(kpi)}
-        student_snapshots = self.records_frame(records)
+        snapshot_rows = [dict(record) for record in records]
         kpis = [
             {
                 "kpi": kpi,
                 "model_version": scorer.model_version,
-                "students": _student_scores(scorer.score(student_snapshots), scorer),
+                "students": _student_scores(
+                    scorer.score_records(snapshot_rows), snapshot_rows
+                ),
             }
             for kpi, scorer in scorers.items()
         ]
@@ -174,9 +179,9 @@ class OnTrackApp:
         scorers = self._scorers()
         if kpi is not None:
             scorers = {kpi: self._scorer(kpi)}
-        student_snapshot = self.records_frame([record])
+        snapshot_row = dict(record)
         kpis = [
-            KpiExplanation(**_finite_explanation(scorer.explain(student_snapshot)))
+            KpiExplanation(**_finite_explanation(scorer.explain(snapshot_row)))
             for scorer in scorers.values()
         ]
         self.audit.record(principal, "explain", [record.school_id], 1)
@@ -289,48 +294,6 @@ class OnTrackApp:
             )
         return scorers[kpi]
 
-    def records_frame(self, records: Sequence[BaseModel]) -> pd.DataFrame:
-        """The records as snapshot rows, ``school_year`` derived where absent.
-
-        A date on or after the school-year start (``08-01`` by default) belongs to
-        the school year named by the next spring: 2023-10-01 is in 2024, 2024-02-01
-        too, 2024-08-01 in 2025. Built from one list of dicts, the cheapest frame
-        pandas makes for one record (about 2 ms) and for 10,000.
-        """
-        student_snapshots = pd.DataFrame([dict(record) for record in records])
-        missing_year = student_snapshots["school_year"].isna()
-        if missing_year.any():
-            start = self.config.district.school_year_start
-            dates = student_snapshots.loc[missing_year, "as_of_date"]
-            student_snapshots.loc[missing_year, "school_year"] = [
-                date.year + (date.strftime("%m-%d") >= start) for date in dates
-            ]
-        student_snapshots["school_year"] = student_snapshots["school_year"].astype(
-            "int64"
-        )
-        return student_snapshots
-
-
-def _driver_lists(scored: pd.DataFrame, top_drivers: int) -> list[list[dict]]:
-    """Each scored row's non-empty driver slots, in order, read column by column."""
-    slots = [
-        (
-            scored[f"driver_{slot}_feature"].tolist(),
-            scored[f"driver_{slot}_domain"].tolist(),
-            scored[f"driver_{slot}"].tolist(),
-        )
-        for slot in range(1, top_drivers + 1)
-        if f"driver_{slot}_feature" in scored
-    ]
-    return [
-        [
-            {"feature": features[row], "domain": domains[row], "text": texts[row]}
-            for features, domains, texts in slots
-            if isinstance(features[row], str) and features[row]
-        ]
-        for row in range(len(scored))
-    ]
-
 
 def _drivers(row: Mapping[str, Any], top_drivers: int) -> list[Driver]:
     """The non-empty driver slots of one scored row, in order."""
@@ -349,33 +312,32 @@ def _drivers(row: Mapping[str, Any], top_drivers: int) -> list[Driver]:
     return drivers
 
 
-def _student_scores(scored: pd.DataFrame, scorer: Scorer) -> list[dict]:
-    """One :class:`StudentScore`-shaped dict per scored row, in the rows' order."""
-    n = len(scored)
+def _student_scores(
+    scored_rows: ScoredRows, snapshot_rows: Sequence[Mapping[str, Any]]
+) -> list[dict]:
+    """One :class:`StudentScore`-shaped dict per record, in the records' order."""
     return [
         {
-            "student_id": student_id,
-            "school_id": school_id,
+            "student_id": row.get("student_id"),
+            "school_id": row.get("school_id"),
             "risk": finite(risk),
             "tier": tier,
-            "drivers": drivers,
+            "drivers": [
+                {"feature": feature, "domain": domain, "text": text}
+                for feature, domain, text in zip(features, domains, texts, strict=True)
+                if feature
+            ],
         }
-        for student_id, school_id, risk, tier, drivers in zip(
-            _column(scored, "student_id", n),
-            _column(scored, "school_id", n),
-            scored["risk"].tolist(),
-            scored["tier"].tolist(),
-            _driver_lists(scored, scorer.top_drivers),
+        for row, risk, tier, features, domains, texts in zip(
+            snapshot_rows,
+            scored_rows.risk.tolist(),
+            scored_rows.tier.tolist(),
+            scored_rows.driver_features.tolist(),
+            scored_rows.driver_domains.tolist(),
+            scored_rows.driver_texts.tolist(),
             strict=True,
         )
     ]
-
-
-def _column(frame: pd.DataFrame, name: str, n: int) -> list:
-    """A column as a list with None for missing values (or all None if absent)."""
-    if name not in frame:
-        return [None] * n
-    return [None if pd.isna(value) else value for value in frame[name].tolist()]
 
 
 def _versions(students: pd.DataFrame) -> str:

@@ -22,7 +22,9 @@ figures published results on such tables are usually given in.
 
 For serving in process, ``load_champions(config)`` gives one :class:`Scorer` per KPI:
 ``Scorer.score(student_snapshots)`` returns risk, tier, drivers and model version per
-row, and ``Scorer.explain(row)`` one student's contributions by domain and feature.
+row, ``Scorer.score_records(records)`` the same for plain dicts as
+:class:`ScoredRows` (arrays, no frame: what the prediction service uses), and
+``Scorer.explain(row)`` one student's contributions by domain and feature.
 """
 
 from training._cross_validation import (
@@ -42,13 +44,14 @@ from training._jobs import (
 from training._model import ModelSpec
 from training._projections import poisson_binomial_pmf, project
 from training._registry import CHAMPION_RULE
-from training._scoring import Scorer
+from training._scoring import ScoredRows, Scorer
 from training._training import TrainingDataError
 
 __all__ = [
     "CHAMPION_RULE",
     "CrossValidation",
     "ModelSpec",
+    "ScoredRows",
     "Scorer",
     "ScoringSummary",
     "SnapshotError",

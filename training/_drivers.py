@@ -13,6 +13,8 @@ has fewer drivers; the empty slots are empty strings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -77,37 +79,36 @@ class ReferenceTable:
     def __init__(self, spec: ModelSpec) -> None:
         medians = pd.DataFrame(spec.references).T.reindex(columns=spec.features)
         overall = medians.loc[ALL_CHECKPOINTS]
-        self.checkpoints = pd.Index(medians.index.astype(str))
         self.values = medians.fillna(overall).to_numpy(dtype=float)
-        self._overall = self.checkpoints.get_loc(ALL_CHECKPOINTS)
+        self._row_of = {str(key): row for row, key in enumerate(medians.index)}
+        self._overall = self._row_of[ALL_CHECKPOINTS]
 
-    def rows(self, checkpoint: pd.Series) -> np.ndarray:
+    def rows(self, checkpoints: Sequence) -> np.ndarray:
         """Each student's reference values: the medians at the student's checkpoint.
 
-        A checkpoint the training years did not have (an ad-hoc date) reads against
-        the medians over all checkpoints.
+        A checkpoint the training years did not have (an ad-hoc date, or none)
+        reads against the medians over all checkpoints.
         """
-        keys = pd.Series(checkpoint).fillna(ALL_CHECKPOINTS).astype(str)
-        rows = self.checkpoints.get_indexer(keys)
-        rows[rows < 0] = self._overall
-        return self.values[rows]
+        rows = [self._row_of.get(key, self._overall) for key in checkpoints]
+        return self.values[np.asarray(rows, dtype=np.intp)]
 
 
-def driver_columns(
+def driver_slots(
     top: np.ndarray,
     features: np.ndarray,
     references: np.ndarray,
     spec: ModelSpec,
-) -> dict[str, np.ndarray]:
-    """``driver_i``, ``driver_i_feature``, ``driver_i_domain`` for each slot ``i``.
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per driver slot: the phrase, the feature and the domain of every row.
 
-    Phrases are made feature by feature: the rows whose slot holds a feature are
-    formatted together, so the cost is one template per row and slot, no more.
+    ``top`` is :func:`top_drivers`' ``(n, k)`` positions. Phrases are made feature
+    by feature: the rows whose slot holds a feature are formatted together, so the
+    cost is one template per row and slot, no more.
     """
     specs = [_feature_spec(spec, name) for name in spec.features]
     names = np.array(spec.features + [""], dtype=object)
     domains = np.array([domain_of(spec, n) for n in spec.features] + [""], dtype=object)
-    columns: dict[str, np.ndarray] = {}
+    slots = []
     for slot in range(top.shape[1]):
         position = top[:, slot]
         phrases = np.full(position.size, "", dtype=object)
@@ -124,10 +125,8 @@ def driver_columns(
                     features[rows, feature], references[rows, feature], strict=True
                 )
             ]
-        columns[f"driver_{slot + 1}"] = phrases
-        columns[f"driver_{slot + 1}_feature"] = names[position]
-        columns[f"driver_{slot + 1}_domain"] = domains[position]
-    return columns
+        slots.append((phrases, names[position], domains[position]))
+    return slots
 
 
 def category_value(spec: ModelSpec, name: str, value: float) -> object:

@@ -28,7 +28,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -296,7 +298,7 @@ def days_into_year(as_of_date: pd.Series, school_year_start: str) -> np.ndarray:
     2024-02-01 is 184 days into the year that began on 2023-08-01.
     """
     month, day = (int(part) for part in school_year_start.split("-"))
-    dates = pd.to_datetime(np.asarray(as_of_date)).to_numpy(dtype="datetime64[D]")
+    dates = _calendar_days(as_of_date)
     # A scoring run has one or a few dates: work them out once each.
     unique_dates, rows = np.unique(dates, return_inverse=True)
     days = np.empty(unique_dates.size)
@@ -306,6 +308,18 @@ def days_into_year(as_of_date: pd.Series, school_year_start: str) -> np.ndarray:
             start = dt.date(value.year - 1, month, day)
         days[position] = (value - start).days
     return days[rows.reshape(-1)]
+
+
+def _calendar_days(dates) -> np.ndarray:
+    """Dates as ``datetime64[D]``: numpy's own conversion where it can, else pandas'.
+
+    Numpy reads ``datetime.date`` objects, ISO dates and ``datetime64`` columns in a
+    few microseconds; pandas also reads timestamps with a time of day or a zone.
+    """
+    try:
+        return np.asarray(dates, dtype="datetime64[D]")
+    except (TypeError, ValueError):
+        return pd.to_datetime(np.asarray(dates)).to_numpy(dtype="datetime64[D]")
 
 
 def feature_matrix(student_snapshots: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -347,4 +361,33 @@ def feature_matrix(student_snapshots: pd.DataFrame, spec: ModelSpec) -> np.ndarr
                 student_snapshots[name], categories=spec.categories[name]
             ).codes
             matrix[:, position] = np.where(codes < 0, np.nan, codes)
+    return matrix
+
+
+def record_matrix(records: Sequence[Mapping[str, Any]], spec: ModelSpec) -> np.ndarray:
+    """The booster's input matrix from plain records (dicts), without pandas.
+
+    The same matrix :func:`feature_matrix` makes from a frame of the same rows: a
+    missing key or a None is missing (NaN), a category is coded by its position in
+    ``spec.categories`` and an unknown one is missing. Building a frame cost more
+    than the model for the few students a request to the service usually holds.
+    """
+    matrix = np.empty((len(records), len(spec.features)), dtype=np.float64)
+    for position, name in enumerate(spec.features):
+        if name == DAYS_INTO_YEAR:
+            matrix[:, position] = days_into_year(
+                [record["as_of_date"] for record in records], spec.school_year_start
+            )
+        elif name in spec.categories:
+            codes = {value: code for code, value in enumerate(spec.categories[name])}
+            matrix[:, position] = [
+                codes.get(record.get(name), np.nan) for record in records
+            ]
+        else:
+            try:
+                matrix[:, position] = [record.get(name) for record in records]
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"records: {name!r} must be a number or missing in every record"
+                ) from None
     return matrix

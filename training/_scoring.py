@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from training import _drivers
-from training._model import ModelSpec, feature_matrix
+from training._model import ModelSpec, feature_matrix, record_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,22 @@ SMALL_BATCH = 2_000
 DriverMode = Literal["all", "flagged", "none"]
 # Context columns carried from the snapshot into the scored frame when present.
 CONTEXT_COLUMNS = ("student_id", "as_of_date", "school_year", "school_id", "grade")
+
+
+@dataclass
+class ScoredRows:
+    """Risk, tier and drivers of a batch of students, in the batch's row order.
+
+    ``driver_texts``, ``driver_features`` and ``driver_domains`` are ``(n, k)``
+    arrays, one column per driver slot, with empty strings where a student has
+    fewer drivers or was not given any.
+    """
+
+    risk: np.ndarray
+    tier: np.ndarray
+    driver_texts: np.ndarray
+    driver_features: np.ndarray
+    driver_domains: np.ndarray
 
 
 class Scorer:
@@ -126,58 +143,79 @@ class Scorer:
         (``"flagged"``: only tiers high and moderate; ``"none"``: nobody).
         """
         started = time.perf_counter()
-        features = feature_matrix(student_snapshots, self.spec)
-        margin = self._margin(features)
-        risk = self.spec.calibration.risk(margin)
-        tier = self.tier(risk)
+        scored_rows = self._score(
+            feature_matrix(student_snapshots, self.spec),
+            _checkpoints(student_snapshots),
+            drivers,
+        )
         columns = {
             column: student_snapshots[column].to_numpy()
             for column in CONTEXT_COLUMNS
             if column in student_snapshots
         }
-        columns["kpi"] = np.full(risk.size, self.kpi, dtype=object)
-        columns["risk"] = risk
-        columns["tier"] = tier
+        columns["kpi"] = np.full(scored_rows.risk.size, self.kpi, dtype=object)
+        columns["risk"] = scored_rows.risk
+        columns["tier"] = scored_rows.tier
+        for slot in range(self.top_drivers):
+            columns[f"driver_{slot + 1}"] = scored_rows.driver_texts[:, slot]
+            columns[f"driver_{slot + 1}_feature"] = scored_rows.driver_features[:, slot]
+            columns[f"driver_{slot + 1}_domain"] = scored_rows.driver_domains[:, slot]
+        columns["model_version"] = np.full(
+            scored_rows.risk.size, self.model_version, dtype=object
+        )
+        # One frame built at once: adding columns one by one cost more than the
+        # model for a single student.
+        scored = pd.DataFrame(columns)
+        logger.debug(
+            "scored %s rows for %s in %.2f s",
+            len(scored),
+            self.kpi,
+            time.perf_counter() - started,
+        )
+        return scored
+
+    def score_records(
+        self, records: Sequence[Mapping[str, Any]], drivers: DriverMode = "all"
+    ) -> ScoredRows:
+        """Risk, tier and drivers of plain records (dicts of snapshot columns).
+
+        The same figures :meth:`score` gives for a frame of the same rows, without
+        building one: the prediction service scores a few students per request,
+        where pandas cost several times the model.
+        """
+        return self._score(
+            record_matrix(records, self.spec),
+            [record.get("checkpoint") for record in records],
+            drivers,
+        )
+
+    def _score(
+        self, features: np.ndarray, checkpoints: Sequence, drivers: DriverMode
+    ) -> ScoredRows:
+        margin = self._margin(features)
+        risk = self.spec.calibration.risk(margin)
+        tier = self.tier(risk)
         rows = {
             "all": np.arange(len(risk)),
             "flagged": np.flatnonzero(tier != "low"),
             "none": np.arange(0),
         }[drivers]
-        columns.update(self._driver_columns(student_snapshots, features, rows))
-        columns["model_version"] = np.full(risk.size, self.model_version, dtype=object)
-        # One frame built at once: adding columns one by one cost more than the
-        # model for a single student.
-        scored = pd.DataFrame(columns)
-        logger.debug(
-            "scored %s rows for %s (drivers for %s) in %.2f s",
-            len(scored),
-            self.kpi,
-            rows.size,
-            time.perf_counter() - started,
-        )
-        return scored
-
-    def _driver_columns(
-        self, student_snapshots: pd.DataFrame, features: np.ndarray, rows: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        n = features.shape[0]
-        columns = {}
-        for slot in range(1, self.top_drivers + 1):
-            for suffix in ("", "_feature", "_domain"):
-                columns[f"driver_{slot}{suffix}"] = np.full(n, "", dtype=object)
-        if rows.size == 0:
-            return columns
-        subset = features[rows]
-        contrib = _drivers.contributions(
-            self.booster, subset, self._threads(subset.shape[0])
-        )
-        top = _drivers.top_drivers(contrib, self._eligible, self.top_drivers)
-        references = self._references.rows(_checkpoints(student_snapshots).iloc[rows])
-        for name, values in _drivers.driver_columns(
-            top, subset, references, self.spec
-        ).items():
-            columns[name][rows] = values
-        return columns
+        shape = (risk.size, self.top_drivers)
+        texts, names, domains = (np.full(shape, "", dtype=object) for _ in range(3))
+        if rows.size:
+            subset = features[rows]
+            contrib = _drivers.contributions(
+                self.booster, subset, self._threads(subset.shape[0])
+            )
+            top = _drivers.top_drivers(contrib, self._eligible, self.top_drivers)
+            references = self._references.rows([checkpoints[row] for row in rows])
+            for slot, (text, name, domain) in enumerate(
+                _drivers.driver_slots(top, subset, references, self.spec)
+            ):
+                texts[rows, slot] = text
+                names[rows, slot] = name
+                domains[rows, slot] = domain
+        return ScoredRows(risk, tier, texts, names, domains)
 
     def explain(self, student_snapshot: Mapping | pd.DataFrame) -> dict:
         """One student's risk with contributions by domain and by feature.
@@ -190,14 +228,17 @@ class Scorer:
         here only if the model uses them, flagged, and are never drivers.
         """
         if isinstance(student_snapshot, Mapping):
-            student_snapshot = pd.DataFrame([dict(student_snapshot)])
-        if len(student_snapshot) != 1:
+            features = record_matrix([student_snapshot], self.spec)
+            checkpoints = [student_snapshot.get("checkpoint")]
+        elif len(student_snapshot) == 1:
+            features = feature_matrix(student_snapshot, self.spec)
+            checkpoints = _checkpoints(student_snapshot)
+        else:
             raise ValueError(
                 f"explain takes one student snapshot row, got {len(student_snapshot)}"
             )
-        features = feature_matrix(student_snapshot, self.spec)
         contrib = _drivers.contributions(self.booster, features, 1)
-        references = self._references.rows(_checkpoints(student_snapshot))
+        references = self._references.rows(checkpoints)
         explanation = _drivers.explain_row(
             contrib[0], features[0], references[0], self.spec
         )
@@ -211,7 +252,7 @@ class Scorer:
         }
 
 
-def _checkpoints(student_snapshots: pd.DataFrame) -> pd.Series:
+def _checkpoints(student_snapshots: pd.DataFrame) -> list:
     if "checkpoint" in student_snapshots:
-        return student_snapshots["checkpoint"].reset_index(drop=True)
-    return pd.Series([_drivers.ALL_CHECKPOINTS] * len(student_snapshots))
+        return student_snapshots["checkpoint"].tolist()
+    return [_drivers.ALL_CHECKPOINTS] * len(student_snapshots)

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from training._model import (
     days_into_year,
     feature_matrix,
     fit_booster,
+    record_matrix,
 )
 from training._splits import temporal_split
 from training._training import labelled_examples
@@ -138,3 +141,40 @@ def test_a_snapshot_without_a_model_input_is_refused_by_name(chronic):
 def test_model_size_reads_as_trees_leaves_and_depth():
     assert ModelSize(100, 15, 4).label() == "100 trees x 15 leaves (depth <= 4)"
     assert ModelSize(50, 7, 3).shap_cost == 50 * 7 * 9
+
+
+def test_records_give_the_matrix_their_frame_gives(chronic):
+    rows = chronic.holdout.iloc[:300]
+
+    from_records = record_matrix(rows.to_dict("records"), chronic.spec)
+
+    np.testing.assert_array_equal(from_records, feature_matrix(rows, chronic.spec))
+
+
+def test_record_matrix_codes_categories_and_reads_absent_values_as_missing(chronic):
+    spec = replace(
+        chronic.spec,
+        features=["gender", "grade", "days_into_year"],
+        categories={"gender": ["F", "M"]},
+    )
+    records = [
+        {"gender": "M", "grade": 3, "as_of_date": "2023-10-01"},
+        {"gender": None, "grade": None, "as_of_date": "2024-02-01"},
+        {"gender": "X", "as_of_date": "2023-08-01"},
+    ]
+
+    np.testing.assert_array_equal(
+        record_matrix(records, spec),
+        [[1, 3, 61], [np.nan, np.nan, 184], [np.nan, np.nan, 0]],
+    )
+
+
+def test_record_matrix_names_a_column_that_is_not_a_number(chronic):
+    records = [{"attendance_rate": "high", "as_of_date": "2024-02-01"}]
+
+    with pytest.raises(ValueError) as error:
+        record_matrix(records, chronic.spec)
+
+    assert str(error.value) == (
+        "records: 'attendance_rate' must be a number or missing in every record"
+    )

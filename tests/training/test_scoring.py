@@ -83,3 +83,30 @@ def test_no_rows_score_to_an_empty_frame_with_every_column(chronic, scorer):
 
     assert scored.empty
     assert list(scored.columns) == list(scorer.score(chronic.holdout.iloc[:1]).columns)
+
+
+def test_records_score_exactly_as_their_frame_does(chronic, scorer):
+    rows = chronic.holdout.iloc[:200]
+    frame = scorer.score(rows)
+
+    scored_rows = scorer.score_records(rows.to_dict("records"))
+
+    np.testing.assert_array_equal(scored_rows.risk, frame["risk"])
+    assert scored_rows.tier.tolist() == frame["tier"].tolist()
+    for slot in (1, 2, 3):
+        column = slot - 1
+        assert scored_rows.driver_texts[:, column].tolist() == (
+            frame[f"driver_{slot}"].tolist()
+        )
+        assert scored_rows.driver_features[:, column].tolist() == (
+            frame[f"driver_{slot}_feature"].tolist()
+        )
+        assert scored_rows.driver_domains[:, column].tolist() == (
+            frame[f"driver_{slot}_domain"].tolist()
+        )
+
+
+def test_a_record_explains_exactly_as_its_frame_row_does(chronic, scorer):
+    rows = chronic.holdout.iloc[[5]]
+
+    assert scorer.explain(rows.iloc[0].to_dict()) == scorer.explain(rows)
