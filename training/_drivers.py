@@ -93,40 +93,46 @@ class ReferenceTable:
         return self.values[np.asarray(rows, dtype=np.intp)]
 
 
-def driver_slots(
-    top: np.ndarray,
-    features: np.ndarray,
-    references: np.ndarray,
-    spec: ModelSpec,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per driver slot: the phrase, the feature and the domain of every row.
+class Phrasebook:
+    """How each of a model's features is worded as a driver, made once per model."""
 
-    ``top`` is :func:`top_drivers`' ``(n, k)`` positions. Phrases are made feature
-    by feature: the rows whose slot holds a feature are formatted together, so the
-    cost is one template per row and slot, no more.
-    """
-    specs = [_feature_spec(spec, name) for name in spec.features]
-    names = np.array(spec.features + [""], dtype=object)
-    domains = np.array([domain_of(spec, n) for n in spec.features] + [""], dtype=object)
-    slots = []
-    for slot in range(top.shape[1]):
-        position = top[:, slot]
-        phrases = np.full(position.size, "", dtype=object)
-        for feature in np.unique(position[position >= 0]):
-            rows = np.flatnonzero(position == feature)
-            phrase = specs[feature].phrase
-            name = spec.features[feature]
-            phrases[rows] = [
-                phrase(
-                    category_value(spec, name, value),
-                    None if name in spec.categories else reference,
-                )
-                for value, reference in zip(
-                    features[rows, feature], references[rows, feature], strict=True
-                )
-            ]
-        slots.append((phrases, names[position], domains[position]))
-    return slots
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._phrases = [_feature_spec(spec, name).phrase for name in spec.features]
+        self._names = np.array(spec.features + [""], dtype=object)
+        self._domains = np.array(
+            [domain_of(spec, name) for name in spec.features] + [""], dtype=object
+        )
+
+    def slots(
+        self, top: np.ndarray, features: np.ndarray, references: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per driver slot: the phrase, the feature and the domain of every row.
+
+        ``top`` is :func:`top_drivers`' ``(n, k)`` positions. Phrases are made
+        feature by feature: the rows whose slot holds a feature are formatted
+        together, so the cost is one template per row and slot, no more.
+        """
+        spec = self.spec
+        slots = []
+        for slot in range(top.shape[1]):
+            position = top[:, slot]
+            phrases = np.full(position.size, "", dtype=object)
+            for feature in np.unique(position[position >= 0]):
+                rows = np.flatnonzero(position == feature)
+                phrase = self._phrases[feature]
+                name = spec.features[feature]
+                phrases[rows] = [
+                    phrase(
+                        category_value(spec, name, value),
+                        None if name in spec.categories else reference,
+                    )
+                    for value, reference in zip(
+                        features[rows, feature], references[rows, feature], strict=True
+                    )
+                ]
+            slots.append((phrases, self._names[position], self._domains[position]))
+        return slots
 
 
 def category_value(spec: ModelSpec, name: str, value: float) -> object:

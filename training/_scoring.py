@@ -85,6 +85,7 @@ class Scorer:
         self.n_jobs = n_jobs
         self._eligible = _drivers.driver_eligible(spec)
         self._references = _drivers.ReferenceTable(spec)
+        self._phrasebook = _drivers.Phrasebook(spec)
 
     @property
     def kpi(self) -> str:
@@ -210,7 +211,7 @@ class Scorer:
             top = _drivers.top_drivers(contrib, self._eligible, self.top_drivers)
             references = self._references.rows([checkpoints[row] for row in rows])
             for slot, (text, name, domain) in enumerate(
-                _drivers.driver_slots(top, subset, references, self.spec)
+                self._phrasebook.slots(top, subset, references)
             ):
                 texts[rows, slot] = text
                 names[rows, slot] = name
