@@ -7,8 +7,10 @@ KPI's champion once at start-up and keeps it until a restart or a leader's
 ``/healthz``, ``/livez``, ``/readyz`` (ready once every KPI has a champion),
 ``/metrics`` and the OpenAPI document at ``/docs.json``.
 
-Input that breaks the record schema is refused by BentoML before our code runs
-(HTTP 400; ``_middleware.py`` makes its ``error`` name the fields); everything else
+A student-level request without a known bearer token is refused with 401 before
+its body is read (``_gate.py``). Input that breaks the record schema is refused by
+BentoML before our code runs (HTTP 400; ``_middleware.py`` makes its ``error``
+name the fields); everything else
 we refuse is a ``ServingFailure`` turned into the same body shape here. BentoML
 would log each refused input with a full traceback at ERROR, and the traceback
 quotes the offending values; a log filter replaces it with one WARNING line naming
@@ -29,6 +31,7 @@ from features import FEATURE_CATALOG, feature_catalog_for
 
 from ._app import OnTrackApp
 from ._errors import ServingFailure
+from ._gate import AuthenticationGate
 from ._middleware import FieldNamingMiddleware
 from ._runner import (
     CONFIG_FILE_ENV,
@@ -153,6 +156,7 @@ class OnTrackService:
         logging.getLogger(__package__).setLevel(logging.INFO)
         _quiet_bentoml_validation_logs()
         self.app = OnTrackApp(config_from_environment(), _load_champions)
+        AuthenticationGate.use(self.app.tokens)
 
     def __is_ready__(self) -> bool:
         return self.app.is_ready()
@@ -237,3 +241,4 @@ class OnTrackService:
 
 
 OnTrackService.add_asgi_middleware(FieldNamingMiddleware)
+OnTrackService.add_asgi_middleware(AuthenticationGate)

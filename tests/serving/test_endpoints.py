@@ -221,6 +221,29 @@ def test_school_risk_needs_a_token(client):
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"records": [{"attendance_rate": 1.7}]}',
+        b'{"records": [',
+        b'{"unknown": 1}',
+    ],
+)
+def test_without_a_token_a_bad_body_is_refused_as_unauthenticated(client, body):
+    # The schema's complaints would tell a caller without a token which fields the
+    # records take: no token, no word about the body.
+    response = client.post(
+        "/score", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"] == (
+        "header.authorization: endpoint 'score' needs an 'Authorization: Bearer "
+        "<token>' header; none was sent"
+    )
+
+
 def test_public_indicators_need_no_token_and_hold_no_nan(client, district):
     before = len(audit_lines(district))
     response = client.post("/public_indicators")
