@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 AUDIT_LOG = "audit.log"
+# What ``ontrack publish`` writes under <state>/public, served at GET /public/<name>.
+PUBLIC_DIR = Path("public")
+PUBLISHED_FILES = ("index.html", "indicators.json", "indicators.csv")
 # Touched by a reload; every worker process compares its time with the time of its
 # own last load before each request, so one leader's reload reaches all workers.
 RELOAD_MARK = Path("bentoml") / "reloaded"
@@ -250,6 +253,26 @@ class OnTrackApp:
 
     def public_indicators(self) -> Any:
         return self.scores.indicators()
+
+    def public_file(self, name: str) -> Path:
+        """A file ``ontrack publish`` wrote, to be served as it is (no token).
+
+        Only the published files are served, read at each request so a new
+        publication shows without a reload.
+        """
+        if name not in PUBLISHED_FILES:
+            raise NotFoundError(
+                f"no public file {name!r}; published files: "
+                f"{', '.join(PUBLISHED_FILES)}",
+                ("path",),
+            )
+        path = self.config.state_dir / PUBLIC_DIR / name
+        if not path.is_file():
+            raise NotReadyError(
+                f"nothing published at <state>/{PUBLIC_DIR.as_posix()}/{name}; "
+                "run `ontrack publish` first"
+            )
+        return path
 
     def reload(self, authorization: str | None) -> ReloadResponse:
         self._caller(authorization, "reload")

@@ -5,7 +5,8 @@ finds its district config through the environment (see ``_runner.py``), loads ea
 KPI's champion once at start-up and keeps it until a restart or a leader's
 ``reload``. Every endpoint is a POST with a JSON body, as BentoML does; BentoML adds
 ``/healthz``, ``/livez``, ``/readyz`` (ready once every KPI has a champion),
-``/metrics`` and the OpenAPI document at ``/docs.json``.
+``/metrics`` and the OpenAPI document at ``/docs.json``. The published page and its
+files are also plain GETs under ``/public/`` (no token).
 
 A student-level request without a known bearer token is refused with 401 before
 its body is read (``_gate.py``). Input that breaks the record schema is refused by
@@ -24,8 +25,9 @@ import os
 from typing import Annotated, Any
 
 import bentoml
+from fastapi import FastAPI
 from pydantic import Field, ValidationError
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 
 from features import FEATURE_CATALOG, feature_catalog_for
 
@@ -140,6 +142,12 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
+# The public page, its JSON and its CSV as plain GETs, for a browser or a district's
+# web site; BentoML's own endpoints are POSTs. No OpenAPI document of its own: the
+# three files are the publication, not an API.
+public_files = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
 @bentoml.service(
     name="ontrack",
     # One worker by default; ONTRACK_SERVING_WORKERS=2 uses both cores of a small
@@ -147,6 +155,7 @@ def _json(body: bytes) -> Response:
     workers=int(os.environ.get(WORKERS_ENV, "1")),
     traffic={"timeout": 120},
 )
+@bentoml.asgi_app(public_files, path="/public")
 class OnTrackService:
     """OnTrack's prediction service for one district."""
 
@@ -233,6 +242,16 @@ class OnTrackService:
         return self._answer(
             ctx, "public_indicators", lambda auth: self.app.public_indicators()
         )
+
+    @public_files.get("/")
+    @public_files.get("/{name}")
+    def public_file(self, name: str = "index.html") -> Response:
+        """GET /public/ (the page), /public/indicators.json or .csv; no token."""
+        try:
+            return FileResponse(self.app.public_file(name))
+        except ServingFailure as failure:
+            logger.info("refused public/%s with %s", name, failure.status_code)
+            return JSONResponse(failure.body(), status_code=failure.status_code)
 
     @bentoml.api
     def reload(self, ctx: bentoml.Context) -> ReloadResponse:

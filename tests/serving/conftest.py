@@ -147,6 +147,8 @@ INDICATORS_TEXT = (
     '"group": "all", "n_size": 6, "rate": 0.5}, {"school_id": "0003", '
     '"group": "all", "n_size": null, "rate": NaN}]}'
 )
+INDICATORS_CSV = "kpi,school_id,group,n_size,rate\nchronic_absence,district,all,6,0.5\n"
+INDEX_HTML = "<!doctype html><title>Progress</title><p>Chronic absence: 50%</p>\n"
 
 
 @pytest.fixture(scope="session")
@@ -224,6 +226,8 @@ def trained_district(tmp_path_factory) -> DistrictConfig:
     # the hand-written table stands in so that every endpoint has its file.
     (config.state_dir / "public").mkdir(exist_ok=True)
     (config.state_dir / "public" / "indicators.json").write_text(INDICATORS_TEXT)
+    (config.state_dir / "public" / "indicators.csv").write_text(INDICATORS_CSV)
+    (config.state_dir / "public" / "index.html").write_text(INDEX_HTML)
     return config
 
 

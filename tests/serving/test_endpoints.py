@@ -244,6 +244,49 @@ def test_without_a_token_a_bad_body_is_refused_as_unauthenticated(client, body):
     )
 
 
+def test_published_files_are_plain_gets_without_a_token(client, district):
+    before = len(audit_lines(district))
+
+    indicators = client.get("/public/indicators.json")
+
+    assert indicators.status_code == 200
+    assert indicators.headers["content-type"] == "application/json"
+    assert (
+        indicators.content
+        == (district.state_dir / "public" / "indicators.json").read_bytes()
+    )
+    assert len(audit_lines(district)) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [
+        (
+            "/public/",
+            503,
+            "nothing published at <state>/public/index.html; run `ontrack publish` "
+            "first",
+        ),
+        (
+            "/public/audit.log",
+            404,
+            "path: no public file 'audit.log'; published files: index.html, "
+            "indicators.json, indicators.csv",
+        ),
+        (
+            "/public/..%2Faudit.log",
+            404,
+            "no endpoint at /public/../audit.log; see /docs.json for the endpoints",
+        ),
+    ],
+)
+def test_only_published_files_are_served(client, path, status, error):
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert response.json()["error"] == error
+
+
 def test_public_indicators_need_no_token_and_hold_no_nan(client, district):
     before = len(audit_lines(district))
     response = client.post("/public_indicators")

@@ -122,6 +122,11 @@ def test_the_real_server_scores_lists_and_reports_metrics(server, trained_distri
     assert httpx.get(f"{url}/livez", timeout=30).status_code == 200
     document = httpx.get(f"{url}/docs.json", timeout=30).json()
     assert "/score" in document["paths"]
+    page = httpx.get(f"{url}/public/", timeout=30)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    published = trained_district.state_dir / "public" / "index.html"
+    assert page.text == published.read_text()
 
 
 def _fuzz(operation, mode: GenerationMode, url: str) -> list[int]:
