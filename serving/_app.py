@@ -175,21 +175,49 @@ class OnTrackApp:
         return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
 
     def explain(
-        self, authorization: str | None, record: BaseModel, kpi: str | None
+        self,
+        authorization: str | None,
+        record: BaseModel | None,
+        kpi: str | None,
+        student_id: str | None = None,
     ) -> ExplainResponse:
+        """One student's contributions, from a sent record or a named student.
+
+        A ``student_id`` is explained as of the latest scoring, from the indicator
+        row that scoring read; a counselor may name only students of their schools.
+        """
         principal = self._caller(authorization, "explain")
-        authorize_schools(principal, [record.school_id], ("record", "school_id"))
+        if (record is None) == (student_id is None):
+            raise RequestError(
+                "give either record (one student's snapshot row) or student_id (a "
+                "student of the latest scoring), not both",
+                ("record",),
+                "missing",
+            )
+        if record is not None:
+            authorize_schools(principal, [record.school_id], ("record", "school_id"))
+            snapshot_row = dict(record)
+        else:
+            snapshot_row = self.scores.student_snapshot(student_id)
+            if not principal.sees_school(snapshot_row.get("school_id")):
+                # The student's school is not named: it is not the caller's to know.
+                raise AuthorizationError(
+                    f"token {principal.name!r} is limited to schools "
+                    f"{', '.join(sorted(principal.schools))}; student "
+                    f"{student_id!r} is not at them as of {self.scores.as_of_date}",
+                    ("student_id",),
+                )
         scorers = self._scorers()
         if kpi is not None:
             scorers = {kpi: self._scorer(kpi)}
-        snapshot_row = dict(record)
         kpis = [
             KpiExplanation(**_finite_explanation(scorer.explain(snapshot_row)))
             for scorer in scorers.values()
         ]
-        self.audit.record(principal, "explain", [record.school_id], 1)
+        school_id = snapshot_row.get("school_id")
+        self.audit.record(principal, "explain", [school_id], 1)
         return ExplainResponse(
-            student_id=record.student_id, school_id=record.school_id, kpis=kpis
+            student_id=snapshot_row.get("student_id"), school_id=school_id, kpis=kpis
         )
 
     def at_risk(

@@ -9,6 +9,7 @@ roll-up. The public indicators are served exactly as published.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -17,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ._errors import NotFoundError, NotReadyError
 
 logger = logging.getLogger(__name__)
 
 SCORED_SNAPSHOT = Path("scores") / "scored_snapshot.parquet"
+STUDENT_SNAPSHOTS = Path("snapshots") / "student_snapshots.parquet"
 SCHOOL_PROJECTIONS = Path("scores") / "school_projections.parquet"
 PUBLIC_INDICATORS = Path("public") / "indicators.json"
 TIER_ORDER = {"high": 0, "moderate": 1, "low": 2}
@@ -44,6 +47,9 @@ class ScoredData:
     )
     projections: pd.DataFrame | None = None
     public_indicators: Any = None
+    # The indicator rows the latest scoring read, by student_id: what `explain`
+    # reads when a caller names a student instead of sending the record.
+    student_snapshots: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, state_dir: Path) -> ScoredData:
@@ -53,6 +59,11 @@ class ScoredData:
         if scored_path.exists():
             data.as_of_date, data.students_by_school_kpi = _index_latest(
                 pd.read_parquet(scored_path)
+            )
+        snapshots_path = state_dir / STUDENT_SNAPSHOTS
+        if data.as_of_date is not None and snapshots_path.exists():
+            data.student_snapshots = _snapshot_rows_on(
+                snapshots_path, dt.date.fromisoformat(data.as_of_date)
             )
         projections_path = state_dir / SCHOOL_PROJECTIONS
         if projections_path.exists():
@@ -103,6 +114,22 @@ class ScoredData:
         if top_k is not None:
             students = students.iloc[:top_k]
         return students
+
+    def student_snapshot(self, student_id: str) -> dict[str, Any]:
+        """The indicator row of one student as of the latest scoring."""
+        if self.student_snapshots is None:
+            raise NotReadyError(
+                f"no student snapshots of the latest scoring at "
+                f"<state>/{STUDENT_SNAPSHOTS.as_posix()}; run `ontrack features` "
+                "and `ontrack score` first"
+            )
+        if student_id not in self.student_snapshots.index:
+            raise NotFoundError(
+                f"no student {student_id!r} in the snapshot of {self.as_of_date}",
+                ("student_id",),
+            )
+        row = self.student_snapshots.loc[student_id].to_dict()
+        return {"student_id": student_id, **row}
 
     def kpis(self) -> list[str]:
         """The KPIs present in the scored snapshot."""
@@ -164,6 +191,15 @@ def _index_latest(
         )
     }
     return latest.date().isoformat(), groups
+
+
+def _snapshot_rows_on(path: Path, as_of_date: dt.date) -> pd.DataFrame:
+    """The student snapshot rows of one date, indexed by ``student_id``.
+
+    Only that date's rows are read: a district's file holds every checkpoint.
+    """
+    rows = pq.read_table(path, filters=[("as_of_date", "==", as_of_date)]).to_pandas()
+    return rows.drop_duplicates("student_id", keep="last").set_index("student_id")
 
 
 def finite_or_null(value: Any) -> Any:

@@ -197,13 +197,20 @@ class OnTrackService:
     @bentoml.api
     def explain(
         self,
-        record: StudentRecord,  # type: ignore[valid-type]
         ctx: bentoml.Context,
+        record: StudentRecord | None = None,  # type: ignore[valid-type]
+        student_id: Id | None = None,
         kpi: Id | None = None,
     ) -> ExplainResponse:
-        """One student's contributions by domain and feature, per KPI (or one KPI)."""
+        """One student's contributions by domain and feature, per KPI (or one KPI).
+
+        Send the student's snapshot ``record``, or a ``student_id`` to explain as of
+        the latest scoring.
+        """
         return self._answer(
-            ctx, "explain", lambda auth: self.app.explain(auth, record, kpi)
+            ctx,
+            "explain",
+            lambda auth: self.app.explain(auth, record, kpi, student_id),
         )
 
     @bentoml.api

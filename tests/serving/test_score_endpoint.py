@@ -180,6 +180,64 @@ def test_explain_splits_the_margin_exactly_by_feature_and_domain(
     )
 
 
+def test_a_named_student_is_explained_as_the_latest_scoring_saw_them(
+    client, trained_district, scored
+):
+    record = snapshot_records(trained_district, 3)[2]
+    by_record = client.post("/explain", json={"record": record}, headers=LEADER)
+
+    by_id = client.post(
+        "/explain", json={"student_id": record["student_id"]}, headers=LEADER
+    )
+
+    assert by_id.status_code == 200
+    assert by_id.json() == by_record.json()
+    assert by_id.json()["school_id"] == record["school_id"]
+    for kpi in by_id.json()["kpis"]:
+        assert kpi["risk"] == pytest.approx(
+            scored.loc[(kpi["kpi"], record["student_id"]), "risk"], abs=1e-12
+        )
+
+
+def test_a_counselor_may_name_only_students_of_their_schools(client, trained_district):
+    records = snapshot_records(trained_district)
+    elsewhere = next(r for r in records if r["school_id"] not in ("0001", "0002"))
+
+    response = client.post(
+        "/explain", json={"student_id": elsewhere["student_id"]}, headers=COUNSELOR
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"] == (
+        f"student_id: token 'demo-counselor' is limited to schools 0001, 0002; "
+        f"student {elsewhere['student_id']!r} is not at them as of 2025-04-01"
+    )
+    assert elsewhere["school_id"] not in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (
+            {"student_id": "nobody"},
+            404,
+            "student_id: no student 'nobody' in the snapshot of 2025-04-01",
+        ),
+        (
+            {},
+            400,
+            "record: give either record (one student's snapshot row) or student_id "
+            "(a student of the latest scoring), not both",
+        ),
+    ],
+)
+def test_explain_needs_one_known_student(client, body, status, error):
+    response = client.post("/explain", json=body, headers=LEADER)
+
+    assert response.status_code == status
+    assert response.json()["error"] == error
+
+
 def test_a_new_champion_is_served_after_a_leaders_reload(client, trained_district):
     import mlflow
 

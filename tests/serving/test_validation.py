@@ -250,7 +250,12 @@ def test_a_refused_input_is_logged_as_one_line_without_values(client, caplog):
 @pytest.mark.parametrize(
     ("path", "body", "error"),
     [
-        ("/explain", {"record": None}, "record: Input should be an object"),
+        (
+            "/explain",
+            {"record": None},
+            "record: give either record (one student's snapshot row) or student_id "
+            "(a student of the latest scoring), not both",
+        ),
         (
             "/explain",
             {"record": {"as_of_date": DATE, "credit_ratio": 1.5}},
