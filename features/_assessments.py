@@ -31,9 +31,18 @@ def assessment_indicators(
     ``as_of_date``); null where the student has no prior result in the subject.
     Proficiency is a 0/1 float.
     """
-    graded = _with_grade(assessments.filter(assessments.subject.isin(SUBJECTS)), stays)
     lookback = ibis.memtable({"years_back": list(LOOKBACK_YEARS)})
     windows = as_of_dates.select("as_of_date", "school_year").cross_join(lookback)
+    # Only the school years a window reads: the latest stay of each result is
+    # picked with a window function, the dearest step here.
+    in_windows = assessments.school_year.isin(
+        windows.select(school_year=windows.school_year - windows.years_back)
+        .distinct()
+        .school_year
+    )
+    graded = _with_grade(
+        assessments.filter(assessments.subject.isin(SUBJECTS), in_windows), stays
+    )
     before = graded.join(
         windows,
         [

@@ -42,17 +42,18 @@ def absence_days(
     of excused and unexcused fractions), ``tardies`` and ``records`` (rows of the day).
     """
     is_absence = attendance.category.isin(ABSENCE_CATEGORIES)
-    per_day = attendance.group_by(
-        "student_id",
-        "date",
-        school_year=school_year_of(attendance.date, school_year_start),
-    ).agg(
+    # The school year after grouping, not as a third key: this grouping has about
+    # one group per row and is the costliest step of a snapshot.
+    per_day = attendance.group_by("student_id", "date").agg(
         absence_missed=attendance.fraction_missed.sum(where=is_absence),
         unexcused_missed=attendance.fraction_missed.sum(
             where=attendance.category == "unexcused"
         ),
         tardies=attendance.count(where=attendance.category == "tardy"),
         records=attendance.count(),
+    )
+    per_day = per_day.mutate(
+        school_year=school_year_of(per_day.date, school_year_start)
     )
     placed = per_day.left_join(
         stays,

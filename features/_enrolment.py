@@ -46,21 +46,21 @@ def enrolment_stays(enrollments: ir.Table, school_year_start: str) -> ir.Table:
     )
     # Order by entry then school, never by exit: an exit on or after an as-of date
     # is an event after it and must not change which stay counts a day before it.
-    in_entry_order = {
-        "group_by": ["student_id", "school_year"],
-        "order_by": ["first_day", "school_id"],
-    }
-    stays = stays.mutate(
-        covered_to=stays.last_day.max().over(ibis.cumulative_window(**in_entry_order))
+    # The latest last day of the stays entered before this one: one window over
+    # the earlier rows, not a running maximum and then its lag (two sorts).
+    entered_before = ibis.window(
+        group_by=["student_id", "school_year"],
+        order_by=["first_day", "school_id"],
+        rows=(None, -1),
     )
-    before = stays.covered_to.lag().over(ibis.window(**in_entry_order))
+    before = stays.last_day.max().over(entered_before)
     return stays.mutate(
         counted_from=ibis.ifelse(
             before.isnull(),
             stays.first_day,
             ibis.greatest(stays.first_day, before + ONE_DAY),
         )
-    ).drop("covered_to")
+    )
 
 
 def enrolled_on(stays: ir.Table, as_of_dates: ir.Table) -> ir.Table:

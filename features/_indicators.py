@@ -97,9 +97,24 @@ class _Sources:
     tables: Mapping[str, ir.Table]
     stays: ir.Table
     day_index: ir.Table
-    absences: ir.Table
+    attendance: ir.Table
     school_year_start: str
     stage: Stage
+
+    def absences(self, school_years: Iterable[int]) -> ir.Table:
+        """The absence days (see ``absence_days``) of ``school_years``.
+
+        Built where they are read rather than staged: writing out one row per
+        student-day took longer than grouping the attendance rows again, and each
+        school year's days are read in one place (a year as of its checkpoints, or
+        the year before them as a whole).
+        """
+        attendance = self.attendance.filter(
+            _in_school_years(self.attendance.date, school_years, self.school_year_start)
+        )
+        return absence_days(
+            attendance, self.stays, self.day_index, self.school_year_start
+        )
 
 
 def _sources(
@@ -109,7 +124,7 @@ def _sources(
     stage: Stage,
     until: dt.date | None = None,
 ) -> _Sources:
-    """Stays, the day index and the absence days of ``school_years``.
+    """Stays, the day index and the attendance rows of ``school_years``.
 
     ``until`` (exclusive) drops the attendance rows no snapshot will read.
     """
@@ -131,8 +146,24 @@ def _sources(
     day_index = stage(
         "day_index", instructional_day_index(tables["calendar"], years, start)
     )
-    absences = stage("absence_days", absence_days(attendance, stays, day_index, start))
-    return _Sources(tables, stays, day_index, absences, start, stage)
+    return _Sources(tables, stays, day_index, attendance, start, stage)
+
+
+def _in_school_years(
+    day: ir.DateValue, school_years: Iterable[int], school_year_start: str
+) -> ir.BooleanValue:
+    """Whether ``day`` falls in one of ``school_years``.
+
+    Date ranges rather than the school year of each date, so that the engine can
+    skip the blocks of rows outside them.
+    """
+    return ibis.or_(
+        *(
+            (day >= first_day_of_year(year, school_year_start))
+            & (day < first_day_of_year(year + 1, school_year_start))
+            for year in sorted(set(school_years))
+        )
+    )
 
 
 def chronic_kpi(config: DistrictConfig) -> KPI:
@@ -198,16 +229,23 @@ def student_snapshots(
     )
     as_of_dates_table = as_of_table(as_of)
     spine = stage("spine", enrolled_on(sources.stays, as_of_dates_table))
-    this_year = _this_year(spine, sources, as_of_dates_table, config)
+    this_year = _this_year(spine, sources, as_of_dates_table, config, years)
     last_year = _last_year(spine, sources, config, [year - 1 for year in years])
     snapshots = abc_flags(attach(this_year, last_year, KEYS), config.abc)
     return snapshots.select(*STUDENT_SNAPSHOT_COLUMNS)
 
 
 def _this_year(
-    spine: ir.Table, sources: _Sources, as_of_dates: ir.Table, config: DistrictConfig
+    spine: ir.Table,
+    sources: _Sources,
+    as_of_dates: ir.Table,
+    config: DistrictConfig,
+    years: list[int],
 ) -> ir.Table:
-    """The indicators of the as-of date's school year, so far."""
+    """The indicators of the as-of date's school year, so far.
+
+    ``years`` are the school years of the as-of dates.
+    """
     recent = recent_window_start(
         sources.day_index, as_of_dates, sources.school_year_start
     )
@@ -218,7 +256,10 @@ def _this_year(
     tables = sources.tables
     parts = (
         attendance_indicators(
-            periods, sources.stays, sources.day_index, sources.absences
+            periods,
+            sources.stays,
+            sources.day_index,
+            sources.absences(years),
         ),
         behaviour_indicators(
             periods, tables["discipline"], sources.school_year_start
@@ -255,7 +296,7 @@ def _last_year(
     failing_mark, _ = course_failure_rule(config)
     tables, stage, start = sources.tables, sources.stage, sources.school_year_start
     stays = sources.stays.filter(sources.stays.school_year.isin(years))
-    absences = sources.absences.filter(sources.absences.school_year.isin(years))
+    absences = sources.absences(years)
     grades = tables["grades"].filter(tables["grades"].school_year.isin(years))
     attendance = stage(
         "year_attendance",
@@ -312,7 +353,7 @@ def kpi_labels(
             year_attendance(
                 sources.stays,
                 sources.day_index,
-                sources.absences,
+                sources.absences(years),
                 sources.school_year_start,
             ),
         ),
