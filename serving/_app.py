@@ -32,6 +32,7 @@ from ._audit import AuditLog
 from ._auth import DISTRICT, Principal, TokenTable, authorize, authorize_schools
 from ._errors import AuthorizationError, NotFoundError, NotReadyError, RequestError
 from ._schemas import (
+    NOT_APPLICABLE,
     AtRiskResponse,
     AtRiskStudent,
     Driver,
@@ -64,6 +65,8 @@ class Scorer(Protocol):
     model_version: str
 
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> ScoredRows: ...
+
+    def applies_to_grades(self, grades: Sequence[float | None]) -> np.ndarray: ...
 
     def explain(self, record: Mapping[str, Any]) -> dict: ...
 
@@ -160,12 +163,15 @@ class OnTrackApp:
         self._check_count(records)
         scorers = self._scorers() if kpi is None else {kpi: self._scorer(kpi)}
         snapshot_rows = [dict(record) for record in records]
+        grades = [row.get("grade") for row in snapshot_rows]
         kpis = [
             {
                 "kpi": kpi,
                 "model_version": scorer.model_version,
                 "students": _student_scores(
-                    scorer.score_records(snapshot_rows), snapshot_rows
+                    scorer.score_records(snapshot_rows),
+                    snapshot_rows,
+                    scorer.applies_to_grades(grades),
                 ),
             }
             for kpi, scorer in scorers.items()
@@ -364,23 +370,30 @@ def _drivers(row: Mapping[str, Any], top_drivers: int) -> list[Driver]:
 
 
 def _student_scores(
-    scored_rows: ScoredRows, snapshot_rows: Sequence[Mapping[str, Any]]
+    scored_rows: ScoredRows,
+    snapshot_rows: Sequence[Mapping[str, Any]],
+    applies: np.ndarray,
 ) -> list[dict]:
-    """One :class:`StudentScore`-shaped dict per record, in the records' order."""
+    """One :class:`StudentScore`-shaped dict per record, in the records' order.
+
+    A record the KPI does not apply to (its grade never had the KPI's label) gets
+    no risk, tier ``not_applicable`` and no drivers.
+    """
     return [
         {
             "student_id": row.get("student_id"),
             "school_id": row.get("school_id"),
-            "risk": finite(risk),
-            "tier": tier,
+            "risk": finite(risk) if applies_here else None,
+            "tier": tier if applies_here else NOT_APPLICABLE,
             "drivers": [
                 {"feature": feature, "domain": domain, "text": text}
                 for feature, domain, text in zip(features, domains, texts, strict=True)
-                if feature
+                if feature and applies_here
             ],
         }
-        for row, risk, tier, features, domains, texts in zip(
+        for row, applies_here, risk, tier, features, domains, texts in zip(
             snapshot_rows,
+            applies.tolist(),
             scored_rows.risk.tolist(),
             scored_rows.tier.tolist(),
             scored_rows.driver_features.tolist(),

@@ -39,6 +39,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from features import GENDER_CODES, RACE_ETHNICITY_CODES
 
 Tier = Literal["high", "moderate", "low"]
+# A KPI measured in some grades only (a state test, say) does not apply to a
+# record of another grade: no risk, no drivers.
+NOT_APPLICABLE = "not_applicable"
+ScoredTier = Literal["high", "moderate", "low", "not_applicable"]
 # At most this many records per call whatever the config says: a request body stays
 # under about 10 MB, and one call cannot hold the worker for long.
 MAX_RECORDS = 10_000
@@ -365,8 +369,9 @@ class Driver(BaseModel):
 class StudentScore(BaseModel):
     student_id: str | None
     school_id: str | None
+    # None (with tier not_applicable) for a grade the KPI is not measured in.
     risk: float | None
-    tier: Tier
+    tier: ScoredTier
     drivers: list[Driver]
 
 

@@ -98,10 +98,17 @@ class Scorer:
         ELA proficiency, for one, is labelled in tested grades only; a kindergartner
         has no risk of missing it. Rows without a grade are kept.
         """
-        if not self.spec.grades or "grade" not in student_snapshots:
+        if "grade" not in student_snapshots:
             return np.ones(len(student_snapshots), dtype=bool)
         grade = pd.to_numeric(student_snapshots["grade"], errors="coerce")
-        return (grade.isna() | grade.isin(self.spec.grades)).to_numpy()
+        return self.applies_to_grades(grade.to_numpy(dtype=float, na_value=np.nan))
+
+    def applies_to_grades(self, grades: Sequence[float | None]) -> np.ndarray:
+        """:meth:`applies` for a sequence of grades (None or NaN: unknown, kept)."""
+        grade = np.asarray(grades, dtype=float)
+        if not self.spec.grades:
+            return np.ones(grade.size, dtype=bool)
+        return np.isnan(grade) | np.isin(grade, self.spec.grades)
 
     def margin(self, student_snapshots: pd.DataFrame) -> np.ndarray:
         """The booster's raw margin (log-odds) per row."""

@@ -180,6 +180,28 @@ def test_explain_splits_the_margin_exactly_by_feature_and_domain(
     )
 
 
+def test_a_grade_a_kpi_is_not_measured_in_gets_no_risk(client, trained_district):
+    record = snapshot_records(trained_district, 1)[0]
+    prekindergarten = {**record, "grade": -1}
+
+    response = client.post(
+        "/score", json={"records": [record, prekindergarten]}, headers=DASHBOARD
+    )
+
+    assert response.status_code == 200
+    for kpi in response.json()["kpis"]:
+        scored, unscored = kpi["students"]
+        assert scored["tier"] in ("high", "moderate", "low")
+        assert 0 < scored["risk"] < 1
+        assert unscored == {
+            "student_id": record["student_id"],
+            "school_id": record["school_id"],
+            "risk": None,
+            "tier": "not_applicable",
+            "drivers": [],
+        }
+
+
 def test_a_named_student_is_explained_as_the_latest_scoring_saw_them(
     client, trained_district, scored
 ):

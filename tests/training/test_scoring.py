@@ -75,6 +75,12 @@ def test_a_kpi_applies_to_the_grades_it_had_labels_for(chronic):
     rows = pd.DataFrame({"grade": [2.0, 3.0, np.nan, 4.0]})
 
     assert scorer.applies(rows).tolist() == [False, True, True, True]
+    assert scorer.applies_to_grades([2, 3, None, 4.0]).tolist() == [
+        False,
+        True,
+        True,
+        True,
+    ]
     assert chronic.spec.grades == [float(grade) for grade in range(3, 11)]
 
 
