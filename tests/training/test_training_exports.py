@@ -6,6 +6,7 @@ def test_public_surface_is_pinned():
         "CHAMPION_RULE",
         "CrossValidation",
         "ModelSpec",
+        "ScoredRows",
         "Scorer",
         "ScoringSummary",
         "SnapshotError",
