@@ -28,52 +28,88 @@ from features._enrolment import enrolled_days
 from features._joins import attach
 
 ABSENCE_CATEGORIES = ("excused", "unexcused")
+TARDY = "tardy"
 
 
 def absence_days(
     attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
 ) -> ir.Table:
-    """One row per student and date with an attendance record, placed in enrolment.
+    """One row per student and date with an absence, placed in enrolment.
 
-    Returns ``student_id``, ``school_year``, ``date``, ``school_id`` (the school of the
-    stay counting the day, null outside enrolment), ``counted`` (enrolled on an
-    instructional day), ``days_through`` (that school's instructional-day number),
-    ``missed`` (capped at 1), ``unexcused_missed``, ``absence_missed`` (uncapped sum
-    of excused and unexcused fractions), ``tardies`` and ``records`` (rows of the day).
+    Reads the ``excused`` and ``unexcused`` rows of ``attendance``; tardies are
+    counted row by row (:func:`counted_tardies`). Returns ``student_id``,
+    ``school_year``, ``date``, ``school_id`` (the school of the stay counting the
+    day, null outside enrolment), ``counted`` (enrolled on an instructional day),
+    ``days_through`` (that school's instructional-day number), ``missed`` (capped at
+    1), ``unexcused_missed`` and ``absence_missed`` (the uncapped sum).
     """
-    is_absence = attendance.category.isin(ABSENCE_CATEGORIES)
-    # The school year after grouping, not as a third key: this grouping has about
+    absences = attendance.filter(attendance.category.isin(ABSENCE_CATEGORIES))
+    # Grouped on two keys with the school year added after: this grouping has about
     # one group per row and is the costliest step of a snapshot.
-    per_day = attendance.group_by("student_id", "date").agg(
-        absence_missed=attendance.fraction_missed.sum(where=is_absence),
-        unexcused_missed=attendance.fraction_missed.sum(
-            where=attendance.category == "unexcused"
+    per_day = absences.group_by("student_id", "date").agg(
+        absence_missed=absences.fraction_missed.sum(),
+        unexcused_missed=absences.fraction_missed.sum(
+            where=absences.category == "unexcused"
         ),
-        tardies=attendance.count(where=attendance.category == "tardy"),
-        records=attendance.count(),
     )
-    per_day = per_day.mutate(
-        school_year=school_year_of(per_day.date, school_year_start)
-    )
-    placed = per_day.left_join(
-        stays,
-        [
-            per_day.student_id == stays.student_id,
-            per_day.school_year == stays.school_year,
-            per_day.date >= stays.counted_from,
-            per_day.date <= stays.last_day,
-        ],
-    ).select(
-        per_day.student_id,
-        per_day.school_year,
-        per_day.date,
-        stays.school_id,
+    per_day = per_day.select(
+        "student_id",
+        "date",
+        school_year=school_year_of(per_day.date, school_year_start),
         absence_missed=ibis.coalesce(per_day.absence_missed, 0.0),
         unexcused_missed=ibis.coalesce(per_day.unexcused_missed, 0.0),
-        tardies=per_day.tardies,
-        records=per_day.records,
     )
-    located = placed.left_join(
+    located = _placed(per_day, stays, day_index)
+    return located.mutate(missed=ibis.least(located.absence_missed, 1.0))
+
+
+def counted_tardies(
+    attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
+) -> ir.Table:
+    """The ``tardy`` rows on days that count: ``student_id``, ``school_year``, ``date``.
+
+    Row by row, not per day: a tardy adds nothing to the days absent, so only the
+    count matters, and a grouping per day costs more than the rows it would save.
+    """
+    placed = placed_records(
+        attendance.filter(attendance.category == TARDY),
+        stays,
+        day_index,
+        school_year_start,
+    )
+    return placed.filter(placed.counted).select("student_id", "school_year", "date")
+
+
+def placed_records(
+    attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
+) -> ir.Table:
+    """Each attendance row, placed in enrolment like the days of :func:`absence_days`.
+
+    Returns ``student_id``, ``date``, ``category`` and, as there, ``school_year``,
+    ``school_id`` (the stay's, not the row's), ``counted`` and ``days_through``:
+    every row of one student and day lands in the same stay and calendar.
+    """
+    rows = attendance.select(
+        "student_id",
+        "date",
+        "category",
+        school_year=school_year_of(attendance.date, school_year_start),
+    )
+    return _placed(rows, stays, day_index)
+
+
+def _placed(rows: ir.Table, stays: ir.Table, day_index: ir.Table) -> ir.Table:
+    """``rows`` (``student_id``, ``school_year``, ``date``, ...) placed in enrolment."""
+    placed = rows.left_join(
+        stays,
+        [
+            rows.student_id == stays.student_id,
+            rows.school_year == stays.school_year,
+            rows.date >= stays.counted_from,
+            rows.date <= stays.last_day,
+        ],
+    ).select(*[rows[column] for column in rows.columns], stays.school_id)
+    return placed.left_join(
         day_index,
         [placed.school_id == day_index.school_id, placed.date == day_index.date],
     ).select(
@@ -81,7 +117,6 @@ def absence_days(
         counted=ibis.coalesce(day_index.instructional, False),
         days_through=day_index.days_through,
     )
-    return located.mutate(missed=ibis.least(located.absence_missed, 1.0))
 
 
 def attendance_indicators(
@@ -89,14 +124,16 @@ def attendance_indicators(
     stays: ir.Table,
     day_index: ir.Table,
     absences: ir.Table,
+    tardies: ir.Table,
 ) -> ir.Table:
     """Attendance of each student and period, from the period's start to its as-of.
 
     ``student_periods`` has ``student_id``, ``school_year``, ``as_of_date``
     (exclusive) and ``recent_from`` (inclusive, may be null); ``absences`` is the
-    output of :func:`absence_days`. Returns one row per student and period with
-    ``days_enrolled``, ``days_absent``, ``attendance_rate``, ``unexcused_share``,
-    ``tardies``, ``longest_absence_streak``, ``attendance_rate_last_20`` and
+    output of :func:`absence_days`, ``tardies`` of :func:`counted_tardies`. Returns
+    one row per student and period with ``days_enrolled``, ``days_absent``,
+    ``attendance_rate``, ``unexcused_share``, ``tardies``,
+    ``longest_absence_streak``, ``attendance_rate_last_20`` and
     ``attendance_trend`` (the recent rate minus the rate before the window). A rate
     without days to divide by is null.
     """
@@ -116,7 +153,6 @@ def attendance_indicators(
         counted.missed,
         counted.unexcused_missed,
         counted.absence_missed,
-        counted.tardies,
         counted.school_id,
         counted.days_through,
         student_periods.recent_from,
@@ -126,7 +162,17 @@ def attendance_indicators(
         recent_days_absent=before.missed.sum(where=before.date >= before.recent_from),
         unexcused_missed=before.unexcused_missed.sum(),
         absence_missed=before.absence_missed.sum(),
-        tardies=before.tardies.sum(),
+    )
+    tardy_before = tardies.join(
+        student_periods,
+        [
+            tardies.student_id == student_periods.student_id,
+            tardies.school_year == student_periods.school_year,
+            tardies.date < student_periods.as_of_date,
+        ],
+    ).select(tardies.student_id, student_periods.as_of_date)
+    tardy_counts = tardy_before.group_by("student_id", "as_of_date").agg(
+        tardies=tardy_before.count()
     )
     streaks = _longest_streaks(before)
     keys = ["student_id", "as_of_date"]
@@ -146,7 +192,10 @@ def attendance_indicators(
         recent_days_absent=ibis.coalesce(totals.recent_days_absent, 0.0),
         unexcused_missed=ibis.coalesce(totals.unexcused_missed, 0.0),
         absence_missed=ibis.coalesce(totals.absence_missed, 0.0),
-        tardies=ibis.coalesce(totals.tardies, 0),
+    )
+    joined = joined.left_join(tardy_counts, keys).select(
+        *[joined[column] for column in joined.columns],
+        tardies=ibis.coalesce(tardy_counts.tardies, 0),
     )
     joined = joined.left_join(streaks, keys).select(
         *[joined[column] for column in joined.columns],

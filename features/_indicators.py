@@ -29,6 +29,7 @@ from features._assessments import assessment_indicators
 from features._attendance import (
     absence_days,
     attendance_indicators,
+    counted_tardies,
     year_attendance,
 )
 from features._behaviour import behaviour_indicators, year_behaviour
@@ -109,11 +110,25 @@ class _Sources:
         school year's days are read in one place (a year as of its checkpoints, or
         the year before them as a whole).
         """
-        attendance = self.attendance.filter(
-            _in_school_years(self.attendance.date, school_years, self.school_year_start)
-        )
         return absence_days(
-            attendance, self.stays, self.day_index, self.school_year_start
+            self._attendance_in(school_years),
+            self.stays,
+            self.day_index,
+            self.school_year_start,
+        )
+
+    def tardies(self, school_years: Iterable[int]) -> ir.Table:
+        """The tardies on counted days (see ``counted_tardies``) of ``school_years``."""
+        return counted_tardies(
+            self._attendance_in(school_years),
+            self.stays,
+            self.day_index,
+            self.school_year_start,
+        )
+
+    def _attendance_in(self, school_years: Iterable[int]) -> ir.Table:
+        return self.attendance.filter(
+            _in_school_years(self.attendance.date, school_years, self.school_year_start)
         )
 
 
@@ -260,6 +275,7 @@ def _this_year(
             sources.stays,
             sources.day_index,
             sources.absences(years),
+            sources.tardies(years),
         ),
         behaviour_indicators(
             periods, tables["discipline"], sources.school_year_start

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features._attendance import absence_days
+from features._attendance import placed_records
 from features._calendar import (
     as_of_frame,
     checkpoints_with_school_days,
@@ -467,12 +467,14 @@ def _ignored_absences(
     index = stage(
         "day_index", instructional_day_index(tables["calendar"], years, start)
     )
-    days = absence_days(tables["attendance"], stays, index, start)
-    days = days.filter(days.school_year.isin(years))
+    records = placed_records(tables["attendance"], stays, index, start)
+    records = records.filter(records.school_year.isin(years))
     counts = con.to_pyarrow(
-        days.aggregate(
-            days_off=days.records.sum(where=days.school_id.notnull() & ~days.counted),
-            not_enrolled=days.records.sum(where=days.school_id.isnull()),
+        records.aggregate(
+            days_off=records.count(
+                where=records.school_id.notnull() & ~records.counted
+            ),
+            not_enrolled=records.count(where=records.school_id.isnull()),
         )
     ).to_pylist()[0]
     return counts["days_off"] or 0, counts["not_enrolled"] or 0
