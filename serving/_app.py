@@ -113,6 +113,12 @@ class OnTrackApp:
             ", ".join(f"{kpi} v{version}" for kpi, version in versions.items()),
             time.perf_counter() - started,
         )
+        unserved = [kpi.name for kpi in self.config.kpis if kpi.name not in scorers]
+        if unserved:
+            logger.warning(
+                "no champion for %s: not served until `ontrack train` registers one",
+                ", ".join(unserved),
+            )
         return ReloadResponse(
             model_versions=versions,
             as_of_date=scores.as_of_date,
@@ -138,8 +144,14 @@ class OnTrackApp:
         return {kpi: scorer.model_version for kpi, scorer in self.scorers.items()}
 
     def is_ready(self) -> bool:
-        """Ready once every KPI of the config has a champion to score with."""
-        return all(kpi.name in self.scorers for kpi in self.config.kpis)
+        """Ready once a KPI has a champion to score with.
+
+        Not every KPI need have one: training skips a KPI with too few labels (a
+        small district's course failures, say), and the others are still worth
+        serving; the KPIs left out are logged at each load, and asking for one is
+        a 404 naming the KPIs that can be scored.
+        """
+        return bool(self.scorers)
 
     # -- endpoints ---------------------------------------------------------------
 

@@ -175,8 +175,9 @@ def load_scorer(
     except MlflowException as error:
         wanted = f"version {version}" if version else f"alias {alias!r}"
         raise LookupError(
-            f"MLflow registry: no {wanted} for model {name!r}; "
-            "run `ontrack train` first"
+            f"MLflow registry: no {wanted} for model {name!r}; `ontrack train` "
+            f"has not registered one for KPI {kpi!r} (it skips a KPI with too few "
+            "labels and says so in its summary)"
         ) from error
     # MLflow 3 gives versions as integers; the rest of OnTrack reads them as text.
     version = str(model_version.version)

@@ -312,3 +312,29 @@ def test_one_workers_reload_reaches_the_other_workers(trained_district):
     finally:
         mlflow_client.set_registered_model_alias(name, "champion", "1")
         first_worker.reload("Bearer demo-leader")
+
+
+def test_the_service_is_ready_with_the_kpis_that_have_a_champion(
+    trained_district, caplog
+):
+    from serving._app import OnTrackApp
+    from training import load_champions
+
+    def without_course_failure(config):
+        scorers = load_champions(config, n_jobs=1)
+        scorers.pop("course_failure")
+        return scorers
+
+    with caplog.at_level("WARNING", logger="serving._app"):
+        app = OnTrackApp(trained_district, without_course_failure)
+
+    assert app.is_ready()
+    assert caplog.messages[-1] == (
+        "no champion for course_failure: not served until `ontrack train` registers one"
+    )
+    with pytest.raises(LookupError) as error:
+        app.score("Bearer demo-leader", [], "course_failure")
+    assert str(error.value) == (
+        "no champion model for KPI 'course_failure'; KPIs with one: chronic_absence"
+    )
+    assert not OnTrackApp(trained_district, lambda config: {}).is_ready()
