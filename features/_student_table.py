@@ -25,6 +25,7 @@ which columns the model may not see::
     exclude = ["G1", "G2"]      # known only later in the year
     # columns = [...]           # or list the model inputs outright
     # The domain a driver is shown under (default "other") and its plain words:
+    counts = ["absences"]       # whole numbers of at least 0
     domains = { absences = "attendance" }
     words = { absences = "{value} absences (median {reference})" }
 
@@ -41,9 +42,17 @@ leak into the inputs; group columns are kept out too (protected attributes are f
 auditing, see ``docs/CONTRACTS.md``). The rest, unless excluded, are features:
 numbers as floats, yes/no columns as 0/1 floats, text as pandas categories.
 
+A column is a number column when more than half of its non-empty values are
+numbers; its other values are typing mistakes (``age = "old"``) and their rows are
+quarantined, so one bad cell never turns a whole column into a category. A column
+listed in ``[features] counts`` is a number column whatever its values, and a value
+that is not a whole number of at least 0 quarantines its row.
+
 Rows that break a rule (no id, a repeated id, a group value the mapping does not
-know, a label that cannot be computed) go to ``StudentTable.quarantine`` with the
-1-based data row (``_row``) and the reason; they are never dropped silently.
+know, a label that cannot be computed, a value that is not a number in a number
+column, a count that is not a whole number of at least 0) go to
+``StudentTable.quarantine`` with the 1-based data row (``_row``) and the reason;
+they are never dropped silently. A table with no row left is refused as a whole.
 """
 
 from __future__ import annotations
@@ -86,6 +95,18 @@ MISSING_ID = "student_id is missing"
 MISSING_SCHOOL = "school_id is missing"
 UNMAPPED_GROUP = "{column}: {value!r} is not mapped to a {group} code (mapped: {known})"
 NO_LABEL = "label {kpi} cannot be computed: {columns} missing"
+NOT_A_NUMBER = (
+    "{column}: {value!r} is not a number ({numbers} of {values} values of the "
+    "column are)"
+)
+NOT_A_COUNT = "{column}: {value!r} is not a count (a whole number of at least 0)"
+EMPTY_FILE = (
+    "{source}: the file is empty; expected a header line and one row per student"
+)
+NO_ROW_KEPT = (
+    "{source}: no student row to keep ({read} rows read, {quarantined} "
+    "quarantined{reasons}); refused as a whole"
+)
 # Domains a flat table's column may be shown under: the event-level ones and "other".
 TableDomain = Literal[
     "attendance", "behaviour", "course_performance", "assessment", "mobility", "other"
@@ -116,6 +137,8 @@ class _Group(_Section):
 class _Features(_Section):
     columns: list[str] | None = None
     exclude: list[str] = []
+    # Counts (absences, past failures): whole numbers of at least 0.
+    counts: list[str] = []
     domains: dict[str, TableDomain] = {}
     # Plain words of a driver, ``str.format``-ed with ``value`` and ``reference``.
     words: dict[str, str] = {}
@@ -293,11 +316,15 @@ def read_student_table(
         )
     except FileNotFoundError:
         raise StudentTableError(f"{source}: no such student table") from None
+    except pd.errors.EmptyDataError:
+        raise StudentTableError(EMPTY_FILE.format(source=source)) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise StudentTableError(
             f"{source}: not a {spec.table.separator!r}-separated table: {error}"
         ) from None
     table = build_student_table(rows, spec, origin=str(mapping_path))
+    if table.features.empty:
+        raise StudentTableError(_no_row_kept(source, len(rows), table.quarantine))
     logger.info(
         "read student table %s: %s rows, %s quarantined, %s features, KPIs %s",
         source.name,
@@ -322,7 +349,13 @@ def build_student_table(
     }
     feature_columns = _feature_columns(rows, spec, label_columns, origin)
     text = rows.apply(lambda column: column.str.strip().replace("", pd.NA))
-    typed = text.apply(_typed)
+    typed = pd.DataFrame(
+        {
+            column: _typed(text[column], column in spec.features.counts)
+            for column in text.columns
+        },
+        index=text.index,
+    )
     notes = []
 
     # One frame with our names, checked by pandera; failures become quarantine rows.
@@ -346,6 +379,12 @@ def build_student_table(
         mapped = raw.map(group_spec.values)
         checked[group] = mapped.where(raw.isna() | mapped.notna(), raw)
     reasons = _reasons(checked, spec)
+    checked_columns = [*feature_columns, *_used(spec, label_columns)]
+    for column in (c for c in rows.columns if c in checked_columns):
+        for index, reason in _value_reasons(
+            text[column], typed[column], column, column in spec.features.counts
+        ).items():
+            reasons.setdefault(index, []).append(reason)
 
     labels = {}
     for kpi, expr in spec.labels.items():
@@ -423,6 +462,7 @@ def _feature_columns(
         "[table] school_column": [spec.table.school_column],
         "[features] exclude": spec.features.exclude,
         "[features] columns": spec.features.columns or [],
+        "[features] counts": spec.features.counts,
         "[features] domains": list(spec.features.domains),
         "[features] words": list(spec.features.words),
     }
@@ -491,12 +531,66 @@ def _evaluate(typed: pd.DataFrame, kpi: str, expr: str, origin: str) -> pd.Serie
     return result
 
 
-def _typed(values: pd.Series) -> pd.Series:
-    """Numbers where every non-missing value is one, else the text."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() == values.notna().sum():
-        return numbers.astype(float)
+def _typed(values: pd.Series, count: bool = False) -> pd.Series:
+    """Numbers when more than half the non-missing values are (or for a count
+    column), else the text; a value that is not a number is then missing."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    if count or numbers.notna().sum() * 2 > values.notna().sum():
+        return numbers
     return values
+
+
+def _value_reasons(
+    text: pd.Series, typed: pd.Series, column: str, count: bool
+) -> pd.Series:
+    """The reason of each value a number column could not take, by row index."""
+    if not pd.api.types.is_numeric_dtype(typed):
+        return pd.Series([], dtype=object)
+    given = text.notna()
+    not_numbers = given & typed.isna()
+    reasons = [
+        NOT_A_NUMBER.format(
+            column=column,
+            value=text[index],
+            numbers=int(typed.notna().sum()),
+            values=int(given.sum()),
+        )
+        for index in not_numbers[not_numbers].index
+    ]
+    found = pd.Series(reasons, index=not_numbers[not_numbers].index, dtype=object)
+    if count:
+        wrong = typed.notna() & ((typed < 0) | (typed % 1 != 0))
+        found = pd.concat(
+            [
+                found,
+                pd.Series(
+                    [
+                        NOT_A_COUNT.format(column=column, value=text[index])
+                        for index in wrong[wrong].index
+                    ],
+                    index=wrong[wrong].index,
+                    dtype=object,
+                ),
+            ]
+        )
+    return found
+
+
+def _no_row_kept(source: Path, read: int, quarantine: pd.DataFrame) -> str:
+    """Why a table with no row left is refused: the count and the first reasons."""
+    shown = [
+        f"row {row}: {reason}"
+        for row, reason in zip(
+            quarantine["_row"][:3], quarantine["_reason"][:3], strict=True
+        )
+    ]
+    more = len(quarantine) - len(shown)
+    if more > 0:
+        shown.append(f"{more} more")
+    reasons = f"; {'; '.join(shown)}" if shown else ""
+    return NO_ROW_KEPT.format(
+        source=source, read=read, quarantined=len(quarantine), reasons=reasons
+    )
 
 
 def _feature(values: pd.Series) -> pd.Series:

@@ -214,3 +214,104 @@ def test_uci_tables_read_with_the_data_pass_rate(
         {"F": "female", "M": "male"}[sex]: count
         for sex, count in pd.Series([row["sex"] for row in raw]).value_counts().items()
     }
+
+
+def _table(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join([SMALL_HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+COUNTS_MAPPING = (DATA / "small.mapping.toml").read_text(encoding="utf-8") + (
+    'counts = ["age"]\n'
+)
+
+
+def test_a_text_value_in_a_number_column_quarantines_its_row(tmp_path):
+    table = read_student_table(
+        _table(
+            tmp_path,
+            "007;GP;F;16;yes;teacher;12;13;14",
+            "008;GP;M;old;no;other;8;9;8",
+            "009;MS;M;17;no;other;8;9;x",
+        ),
+        DATA / "small.mapping.toml",
+    )
+
+    # age stays a number column: 2 of its 3 values are numbers.
+    assert table.features.to_dict("list")["age"] == [16.0]
+    assert table.quarantine[["_row", "_reason"]].values.tolist() == [
+        [2, "age: 'old' is not a number (2 of 3 values of the column are)"],
+        [
+            3,
+            "G3: 'x' is not a number (2 of 3 values of the column are); "
+            "label course_failure cannot be computed: G3 missing",
+        ],
+    ]
+
+
+def test_a_column_mostly_of_text_stays_a_category(tmp_path):
+    table = read_student_table(
+        _table(
+            tmp_path,
+            "007;GP;F;16;yes;teacher;12;13;14",
+            "008;GP;M;17;no;1;8;9;8",
+            "009;MS;M;17;no;other;8;9;12",
+        ),
+        DATA / "small.mapping.toml",
+    )
+
+    assert table.features["Mjob"].tolist() == ["teacher", "1", "other"]
+    assert table.quarantine.empty
+
+
+def test_a_count_must_be_a_whole_number_of_at_least_0(tmp_path):
+    table = read_student_table(
+        _table(
+            tmp_path,
+            "007;GP;F;16;yes;teacher;12;13;14",
+            "008;GP;M;-5;no;other;8;9;8",
+            "009;MS;M;1.5;no;other;8;9;12",
+            "010;MS;M;old;no;other;8;9;12",
+        ),
+        _write(tmp_path, COUNTS_MAPPING),
+    )
+
+    assert table.features["student_id"].tolist() == ["007"]
+    assert table.quarantine[["_row", "_reason"]].values.tolist() == [
+        [2, "age: '-5' is not a count (a whole number of at least 0)"],
+        [3, "age: '1.5' is not a count (a whole number of at least 0)"],
+        [4, "age: 'old' is not a number (3 of 4 values of the column are)"],
+    ]
+
+
+def test_a_table_with_no_row_to_keep_is_refused(tmp_path):
+    header_only = _table(tmp_path)
+    with pytest.raises(StudentTableError) as error:
+        read_student_table(header_only, DATA / "small.mapping.toml")
+    assert str(error.value) == (
+        f"{header_only}: no student row to keep (0 rows read, 0 quarantined); "
+        "refused as a whole"
+    )
+
+    bad = _table(
+        tmp_path,
+        *(f"00{n};;F;16;yes;teacher;12;13;14" for n in range(1, 6)),
+    )
+    with pytest.raises(StudentTableError) as error:
+        read_student_table(bad, DATA / "small.mapping.toml")
+    assert str(error.value) == (
+        f"{bad}: no student row to keep (5 rows read, 5 quarantined; "
+        "row 1: school_id is missing; row 2: school_id is missing; "
+        "row 3: school_id is missing; 2 more); refused as a whole"
+    )
+
+
+def test_an_empty_file_is_refused_naming_it(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(StudentTableError) as error:
+        read_student_table(empty, DATA / "small.mapping.toml")
+    assert str(error.value) == (
+        f"{empty}: the file is empty; expected a header line and one row per student"
+    )

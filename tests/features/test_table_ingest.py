@@ -203,3 +203,22 @@ def test_the_command_needs_a_mapping_for_a_student_table(tmp_path):
     )
     assert accepted.exit_code == 0, accepted.output
     assert (tmp_path / "state" / "snapshots" / "student_snapshots.parquet").is_file()
+
+
+def test_a_table_with_no_row_to_keep_leaves_the_snapshots_as_they_were(
+    config, tmp_path
+):
+    ingest_student_table(config, SMALL, SMALL_MAPPING)
+    snapshots = config.state_dir / "snapshots"
+    before = {path.name: path.read_bytes() for path in snapshots.iterdir()}
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(SMALL.read_text().splitlines()[0] + "\n")
+
+    with pytest.raises(StudentTableError) as error:
+        ingest_student_table(config, header_only, SMALL_MAPPING)
+
+    assert str(error.value) == (
+        f"{header_only}: no student row to keep (0 rows read, 0 quarantined); "
+        "refused as a whole"
+    )
+    assert {path.name: path.read_bytes() for path in snapshots.iterdir()} == before
