@@ -5,7 +5,10 @@ again or looks at globals. The file is validated as a whole before any work star
 a bad key or value fails with a :class:`ConfigError` whose message names the section,
 the key, the value received and what would be accepted, for example::
 
-    configs/demo.toml: [privacy] min_n = 0: must be at least 1
+    configs/demo.toml: [privacy] min_n = 0: Input should be greater than or equal to 1
+
+Numbers and booleans are strict: TOML's ``true`` is not the number 1, and the string
+``"yes"`` is not a boolean, so a typo cannot turn small-cell suppression off.
 
 School years are named by their spring year (``2024`` is August 2023 to June 2024).
 Checkpoints are month-day strings; a checkpoint in August to December falls in the
@@ -27,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "ABCThresholds",
@@ -45,6 +49,9 @@ PROTECTED_ATTRIBUTES = (
 )
 # The autumn months of a school year; a checkpoint in any other month is in spring.
 AUTUMN_MONTHS = range(8, 13)
+# The service refuses a /score call with more records than this whatever the config
+# says (serving's MAX_RECORDS), so a larger [serving] max_records would only mislead.
+MAX_RECORDS_CAP = 10_000
 
 
 class ConfigError(ValueError):
@@ -52,10 +59,25 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: no coercion of TOML values (true to 1, "0.5" to 0.5, "yes" to True);
+    # an int is still a valid float. Paths are the one field read from strings.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+ConfigPath = Annotated[Path, Field(strict=False)]
+
+
+def _rule(message: str, key: tuple = (), value: object = None) -> PydanticCustomError:
+    """A broken rule that names the key it blames below the validator's location.
+
+    ``key`` (a tuple of location parts) and ``value`` replace pydantic's location and
+    input in the message, so a rule checked on a whole section or list can still say
+    ``[serving.tokens] sha256 = '...'`` rather than print the whole list.
+    """
+    return PydanticCustomError(
+        "config_rule", message, {"blamed_key": key, "blamed_value": value}
+    )
 
 
 class District(_Section):
@@ -71,8 +93,8 @@ class District(_Section):
 
 
 class Paths(_Section):
-    state_dir: Path = Path("state")
-    mlruns_dir: Path = Path("mlruns")
+    state_dir: ConfigPath = Path("state")
+    mlruns_dir: ConfigPath = Path("mlruns")
 
 
 class Calendar(_Section):
@@ -101,7 +123,8 @@ class KPI(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str = Field(min_length=1)
     definition: Literal["chronic_absence", "course_failure", "not_proficient"]
-    absence_threshold: Rate = 0.10
+    # 0 would make every student chronically absent, 1 none who ever attended.
+    absence_threshold: float = Field(default=0.10, gt=0.0, lt=1.0)
     min_enrolled_days: int = Field(default=10, ge=1)
     failing_mark: float = Field(default=65.0, ge=0, le=100)
     core_subjects: list[Literal["ela", "math", "science", "social_studies"]] = [
@@ -114,6 +137,16 @@ class KPI(_Section):
     direction: Literal["at_most"] = "at_most"
     district_target: Rate
     school_targets: dict[str, Rate] = {}
+
+    @field_validator("core_subjects")
+    @classmethod
+    def _some_core_subject(cls, subjects: list[str]) -> list[str]:
+        # With none, no course counts and every course-failure label is withheld.
+        if not subjects:
+            raise ValueError(
+                "name at least one of 'ela', 'math', 'science', 'social_studies'"
+            )
+        return subjects
 
     @model_validator(mode="after")
     def _subject_for_tests(self) -> KPI:
@@ -205,7 +238,35 @@ class Token(_Section):
 
 class Serving(_Section):
     tokens: list[Token] = []
-    max_records: int = Field(default=10_000, ge=1)
+    max_records: int = Field(default=MAX_RECORDS_CAP, ge=1, le=MAX_RECORDS_CAP)
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct_tokens(cls, tokens: list[Token]) -> list[Token]:
+        # The audit log names the holder, and a request's role and schools are
+        # looked up by the token's digest: each must point at one entry.
+        names = [entry.name for entry in tokens]
+        for name in names:
+            if names.count(name) > 1:
+                numbers = [str(i) for i, other in enumerate(names, 1) if other == name]
+                raise _rule(
+                    f"token names must be distinct; entries {' and '.join(numbers)} "
+                    "share it",
+                    ("name",),
+                    name,
+                )
+        digests = [entry.sha256 for entry in tokens]
+        for digest in digests:
+            if digests.count(digest) > 1:
+                holders = [entry.name for entry in tokens if entry.sha256 == digest]
+                raise _rule(
+                    "each holder needs a token of their own; "
+                    f"{' and '.join(map(repr, holders))} share this digest "
+                    "(make another with `ontrack token`)",
+                    ("sha256",),
+                    digest,
+                )
+        return tokens
 
 
 class DistrictConfig(_Section):
@@ -222,6 +283,30 @@ class DistrictConfig(_Section):
     serving: Serving = Serving()
     # The folder the file was read from; relative paths are resolved against it.
     base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _checkpoints_inside_the_school_year(self) -> DistrictConfig:
+        # A checkpoint in August to December is dated in the autumn, one in January
+        # to July in the spring (AUTUMN_MONTHS). With school_year_start "09-01", a
+        # checkpoint "08-15" of school year 2024 would be 2023-08-15, which is in
+        # school year 2023: refused, since the config alone shows it. A checkpoint
+        # inside the year but in the summer break (07-15 with start 08-01) is not:
+        # only the calendar knows the last school day, so `ontrack features` warns.
+        start = self.district.school_year_start
+        month, day = (int(part) for part in start.split("-"))
+        # Any school year shows it (02-29 is refused, so every year has every day).
+        first, after_last = dt.date(2023, month, day), dt.date(2024, month, day)
+        for month_day in self.calendar.checkpoints:
+            if not first <= checkpoint_date(month_day, 2024) < after_last:
+                raise _rule(
+                    f"checkpoint {month_day!r} falls outside the school year: with "
+                    f"[district] school_year_start = {start!r} a year runs from "
+                    f"{start} to the day before, and a checkpoint is dated in its "
+                    "autumn in August to December, in its spring in January to July",
+                    ("calendar", "checkpoints"),
+                    list(self.calendar.checkpoints),
+                )
+        return self
 
     @field_validator("kpis")
     @classmethod
@@ -272,7 +357,11 @@ def _check_month_day(value: str) -> str:
         parsed = dt.datetime.strptime(f"2000-{value}", "%Y-%m-%d")
     except ValueError:
         raise ValueError(f"expected a month-day like '10-01', got {value!r}") from None
-    return parsed.strftime("%m-%d")
+    month_day = parsed.strftime("%m-%d")
+    # Every school year must have the day: 02-29 would fail in three years of four.
+    if month_day == "02-29":
+        raise ValueError("02-29 is not in every year; use 02-28 or 03-01")
+    return month_day
 
 
 def _school_year_order(month_day: str) -> tuple[int, str]:
@@ -293,13 +382,40 @@ def load_config(path: str | Path) -> DistrictConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; give the config file in it") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable (permission denied)") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
+            f"offset {error.start}); a config file must be UTF-8 TOML"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     raw.pop("base_dir", None)
     try:
-        return DistrictConfig(**raw, base_dir=path.parent.resolve())
+        config = DistrictConfig(**raw, base_dir=path.parent.resolve())
     except ValidationError as error:
         raise ConfigError(_describe(path, error, raw)) from None
+    _check_folders(path, config)
+    return config
+
+
+def _check_folders(path: Path, config: DistrictConfig) -> None:
+    """Refuse a state or MLflow folder that is a file (later mkdirs would fail)."""
+    for key, folder in (
+        ("state_dir", config.state_dir),
+        ("mlruns_dir", config.mlruns_dir),
+    ):
+        # A folder that does not exist yet is made by the first stage that writes,
+        # so only the nearest part that exists must be a folder.
+        existing = next(part for part in (folder, *folder.parents) if part.exists())
+        if not existing.is_dir():
+            raise ConfigError(
+                f"{path}: [paths] {key} = {str(getattr(config.paths, key))!r}: "
+                f"{existing} is a file, not a folder"
+            )
 
 
 def _describe(path: Path, error: ValidationError, raw: dict) -> str:
@@ -309,6 +425,10 @@ def _describe(path: Path, error: ValidationError, raw: dict) -> str:
         location = [
             part for part in problem["loc"] if not isinstance(part, str) or part
         ]
+        shown = problem["input"]
+        if problem["type"] == "config_rule":
+            location += problem["ctx"]["blamed_key"]
+            shown = problem["ctx"]["blamed_value"]
         where = _where(location, raw)
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
@@ -323,8 +443,16 @@ def _describe(path: Path, error: ValidationError, raw: dict) -> str:
         if problem["type"] == "missing":
             lines.append(f"{path}: {where}: {message}")
         else:
-            lines.append(f"{path}: {where} = {problem['input']!r}: {message}")
+            lines.append(f"{path}: {where} = {_toml_value(shown)}: {message}")
     return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    """A value as the message shows it: Python's repr, but booleans as TOML writes
+    them (``min_n = true``, not ``True``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
 
 
 def _where(location: list, raw: dict) -> str:
