@@ -18,6 +18,7 @@ October (inclusive) was enrolled are ``days_through(9 Oct) - days_through(3 Oct)
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 
 import ibis
@@ -26,6 +27,7 @@ import pandas as pd
 
 from ontrack.config import DistrictConfig, checkpoint_date
 
+logger = logging.getLogger(__name__)
 # Columns of the frame of as-of dates that every builder receives.
 AS_OF_SCHEMA = {"as_of_date": "date", "school_year": "int64", "checkpoint": "string"}
 ONE_DAY = ibis.interval(days=1)
@@ -96,14 +98,30 @@ def checkpoints_with_school_days(
     """Every checkpoint of every school year that has a school day on or after it.
 
     ``last_school_day_by_year`` maps a school year to its last instructional day
-    (inclusive) across all schools.
+    (inclusive) across all schools. A checkpoint after the last school day of every
+    year is logged as a warning: a checkpoint in the summer break (07-15 when school
+    ends in June) never gets a snapshot. The config cannot refuse it, since only
+    the calendar knows when teaching ends.
     """
-    return [
+    as_of_dates = [
         as_of
         for school_year, last_day in sorted(last_school_day_by_year.items())
         for as_of in config.checkpoint_dates(school_year)
         if as_of <= last_day
     ]
+    built = {as_of.strftime("%m-%d") for as_of in as_of_dates}
+    never = [md for md in config.calendar.checkpoints if md not in built]
+    if never and last_school_day_by_year:
+        last_days = ", ".join(
+            f"{year}: {day}" for year, day in sorted(last_school_day_by_year.items())
+        )
+        logger.warning(
+            "[calendar] checkpoints %s: after the last school day of every school "
+            "year in the warehouse (%s); no snapshots are built for them",
+            ", ".join(never),
+            last_days,
+        )
+    return as_of_dates
 
 
 def as_of_table(as_of_dates: pd.DataFrame) -> ir.Table:
