@@ -19,19 +19,40 @@ goal for the large district is under 10x the floor and under 4 GB. Not a test.
     .venv/bin/python bench/bench_snapshots.py                  # both districts
     .venv/bin/python bench/bench_snapshots.py --students 20000 # a smaller large one
 
-Measured here (2 cores shared with other jobs, December 2026): the large district
-(250,000 students x 4 years, 20.4 million attendance and 19.3 million grade rows)
-took 7 minutes to generate and 17 to ingest. The floor ran in 0.44 s; the snapshot
-of 1 April 2025 (248,389 students) in 21.3 s, 48x the floor, at a 1.8 GB peak. The
-demo district's 16 checkpoints, school snapshots and labels took 10.0 s (0.7 GB).
+Measured here (2 cores shared with other jobs whose load moved every timing by up
+to 2x, December 2026): the large district (250,000 students x 4 years, 20.4
+million attendance and 19.3 million grade rows) took 38 s to generate and 84 s to
+ingest. The old and the new code ran in turns on the same warehouse, three times
+each. The floor took 0.20-0.26 s. The snapshot of 1 April 2025 (248,389 students)
+took 4.5, 4.9 and 7.1 s (19-31x the floor of its run) at a 0.92-0.96 GB peak;
+before this change 6.0, 7.0 and 7.1 s (28-31x) at 1.8 GB, and 10.2-11.5 s in
+heavier hours. The demo district's 16 checkpoints, school snapshots and labels
+took 3.9-4.4 s (0.7 GB), before 3.8-6.0 s (0.8 GB).
 
 Notes
 -----
-The goal of 10x the floor is not met. Where the time goes (one run): placing each
-student-day of absence in a stay and a school calendar, with one row per day (the
-fractions of a day's records add up, capped at one day), about 45%; this year's
-attendance indicators about 20%; building and compiling the Ibis expressions about
-4 s whatever the size; the rest is courses, tests, mobility and last year's totals.
+The goal of 10x the floor is not met. Where the time goes now, in CPU seconds of
+one quiet run (about 9 in all, DuckDB's two threads included): this year's
+attendance about 3.2 (grouping the absence rows per student and day 0.8, the
+window that numbers the whole-day absences of each streak 0.75, placing the days
+in stays and calendars and joining them to the as-of dates 0.8); last year's
+attendance totals 1.4 (the same grouping over a whole year 0.7); mobility, courses
+and tests 0.5-0.7 each; joining the parts into one row per student 0.6-1.1;
+building and compiling the Ibis expressions 0.6-0.8 whatever the size.
+
+What changed (timed on this district as a whole, parts where a figure is given):
+the absence days are grouped where they are read instead of being written out as
+a temporary table of 9 million rows (writing 6.9 million took 0.8 s more than
+grouping them); only excused and unexcused rows are grouped per day (a quarter
+fewer groups), tardies are counted row by row; DuckDB's partial aggregate
+pushdown is switched off for the builders (it grouped a year's five million
+student-days a second time, by four keys, before the calendar join: +1.2 s);
+the stays take one window instead of two; assessments outside the years read are
+left out before the window that finds each result's grade. Tried and not kept:
+numbering the streaks once per school year instead of per as-of date (the window
+shrinks with many checkpoints but an extra join eats the gain), one grouping for
+the day totals and the streaks (no faster), whole-number keys for the streak
+window (its sort took a third less, but making the keys took most of that back).
 """
 
 from __future__ import annotations
