@@ -21,6 +21,7 @@ from typing import Any
 _SHOWN = 5
 # Statuses whose plain-text router answers are rewritten as JSON.
 _ROUTING_STATUSES = {404: "not_found", 405: "method_not_allowed"}
+_UNKNOWN_BODY_FIELD = "unknown field; /docs.json lists the fields each endpoint takes"
 _MESSAGES = {
     "extra_forbidden": "unknown field; the record takes only snapshot columns",
     "json_invalid": "the body is not valid JSON",
@@ -40,6 +41,8 @@ def name_fields(body: dict[str, Any]) -> dict[str, Any]:
         if item.get("type") in _MESSAGES:
             if item["type"] == "json_invalid":
                 item["msg"] = f"{_MESSAGES['json_invalid']}: {item.get('msg', '')}"
+            elif len(item.get("loc", [])) == 1:
+                item["msg"] = _UNKNOWN_BODY_FIELD
             else:
                 item["msg"] = _MESSAGES[item["type"]]
         items.append(item)

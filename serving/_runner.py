@@ -10,9 +10,11 @@ reads the TOML file instead.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -84,10 +86,13 @@ def run_server(config: DistrictConfig, port: int = 3000) -> None:
 
     Raises
     ------
+    OSError
+        With ``errno.EADDRINUSE``: the port is taken, so BentoML is not started.
     RuntimeError
-        The server exited on its own with a non-zero code (a port in use, a
-        service that failed to start: its log says why).
+        The server exited on its own with a non-zero code (a service that failed
+        to start: its log says why).
     """
+    check_port_free(port)
     command, env = server_command(config, port)
     process = subprocess.Popen(command, env=env)
     logger.info(
@@ -114,6 +119,27 @@ def run_server(config: DistrictConfig, port: int = 3000) -> None:
             f"bentoml serve {SERVICE_IMPORT} exited with code {code}; "
             "its log above says why"
         )
+
+
+def check_port_free(port: int) -> None:
+    """Raise ``OSError(EADDRINUSE)`` when ``HOST:port`` cannot be listened on.
+
+    Checked before BentoML starts, whose child would otherwise fail with a
+    traceback of its own. Another program can still take the port in the moment
+    between this check and BentoML's bind; that rare case keeps BentoML's error.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers do: a port a stopped server left in TIME_WAIT is free; only a
+        # socket still bound to it counts as in use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise OSError(
+                errno.EADDRINUSE, f"port {port} on {HOST} is in use; pass --port"
+            ) from None
 
 
 def _forward_sigterm(process: subprocess.Popen):

@@ -26,14 +26,14 @@ from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from features import FEATURE_CATALOG, feature_catalog_for
 
 from ._app import OnTrackApp
 from ._errors import ServingFailure
-from ._gate import AuthenticationGate
+from ._gate import RequestGate
 from ._middleware import FieldNamingMiddleware
 from ._runner import (
     CONFIG_FILE_ENV,
@@ -94,6 +94,44 @@ Records = Annotated[
 ]
 TopK = Annotated[int, Field(ge=1, le=MAX_RECORDS)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Request(BaseModel):
+    """A request body: a field the endpoint does not take is refused, not ignored.
+
+    BentoML would build each body from the method's signature and drop unknown
+    fields, so a dashboard asking ``at_risk`` for ``teir: "high"`` would get every
+    tier back without a word.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScoreRequest(_Request):
+    records: Records
+    kpi: Id | None = None
+
+
+class ExplainRequest(_Request):
+    record: StudentRecord | None = None  # type: ignore[valid-type]
+    student_id: Id | None = None
+    kpi: Id | None = None
+
+
+class AtRiskRequest(_Request):
+    school_id: Id
+    kpi: Id
+    tier: Tier | None = None
+    top_k: TopK | None = None
+
+
+class SchoolRiskRequest(_Request):
+    school_id: Id | None = None
+    kpi: Id | None = None
+
+
+class NoFields(_Request):
+    """A body with no fields: ``{}`` (or none at all)."""
 
 
 class _QuietValidationErrors(logging.Filter):
@@ -165,7 +203,7 @@ class OnTrackService:
         logging.getLogger(__package__).setLevel(logging.INFO)
         _quiet_bentoml_validation_logs()
         self.app = OnTrackApp(config_from_environment(), _load_champions)
-        AuthenticationGate.use(self.app.tokens)
+        RequestGate.use(self.app.tokens)
 
     def __is_ready__(self) -> bool:
         return self.app.is_ready()
@@ -185,7 +223,7 @@ class OnTrackService:
             ctx.response.status_code = failure.status_code
             return JSONResponse(failure.body(), status_code=failure.status_code)
 
-    @bentoml.api
+    @bentoml.api(input_spec=ScoreRequest)
     def score(
         self, records: Records, ctx: bentoml.Context, kpi: Id | None = None
     ) -> ScoreResponse:
@@ -194,7 +232,7 @@ class OnTrackService:
             ctx, "score", lambda auth: _json(self.app.score(auth, records, kpi))
         )
 
-    @bentoml.api
+    @bentoml.api(input_spec=ExplainRequest)
     def explain(
         self,
         ctx: bentoml.Context,
@@ -213,7 +251,7 @@ class OnTrackService:
             lambda auth: self.app.explain(auth, record, kpi, student_id),
         )
 
-    @bentoml.api
+    @bentoml.api(input_spec=AtRiskRequest)
     def at_risk(
         self,
         school_id: Id,
@@ -229,7 +267,7 @@ class OnTrackService:
             lambda auth: self.app.at_risk(auth, school_id, kpi, tier, top_k),
         )
 
-    @bentoml.api
+    @bentoml.api(input_spec=SchoolRiskRequest)
     def school_risk(
         self,
         ctx: bentoml.Context,
@@ -243,7 +281,7 @@ class OnTrackService:
             lambda auth: self.app.school_risk(auth, school_id, kpi),
         )
 
-    @bentoml.api
+    @bentoml.api(input_spec=NoFields)
     def public_indicators(self, ctx: bentoml.Context) -> Any:
         """The published aggregate indicators (small cells suppressed); no token."""
         return self._answer(
@@ -260,11 +298,11 @@ class OnTrackService:
             logger.info("refused public/%s with %s", name, failure.status_code)
             return JSONResponse(failure.body(), status_code=failure.status_code)
 
-    @bentoml.api
+    @bentoml.api(input_spec=NoFields)
     def reload(self, ctx: bentoml.Context) -> ReloadResponse:
         """Load the champions and scored files again (leaders only)."""
         return self._answer(ctx, "reload", lambda auth: self.app.reload(auth))
 
 
 OnTrackService.add_asgi_middleware(FieldNamingMiddleware)
-OnTrackService.add_asgi_middleware(AuthenticationGate)
+OnTrackService.add_asgi_middleware(RequestGate)

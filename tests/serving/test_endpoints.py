@@ -244,6 +244,20 @@ def test_without_a_token_a_bad_body_is_refused_as_unauthenticated(client, body):
     )
 
 
+def test_a_body_larger_than_the_service_reads_is_refused_unread(client):
+    body = b"{" + b" " * (32 * 1024 * 1024) + b"}"
+
+    response = client.post(
+        "/score", content=body, headers={**LEADER, "content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"] == (
+        "body: the body has 33,554,434 bytes; the service reads at most 33,554,432 "
+        "(10,000 demo records take about 11 MB)"
+    )
+
+
 def test_published_files_are_plain_gets_without_a_token(client, district):
     before = len(audit_lines(district))
 

@@ -65,3 +65,25 @@ def test_without_a_config_the_service_says_which_variable_to_set(monkeypatch):
         "the service needs a district config: set ONTRACK_CONFIG to a TOML file (or "
         "start it with `ontrack serve`, which sets ONTRACK_SERVING_CONFIG)"
     )
+
+
+def test_a_port_in_use_is_refused_before_bentoml_starts(tmp_path, monkeypatch):
+    import errno
+    import socket
+
+    import serving._runner as runner
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("bentoml serve must not start on a port in use")
+
+    monkeypatch.setattr(runner.subprocess, "Popen", no_server)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        with pytest.raises(OSError) as caught:
+            runner.run_server(district_config(tmp_path), port=port)
+
+    assert caught.value.errno == errno.EADDRINUSE
+    assert caught.value.strerror == f"port {port} on 127.0.0.1 is in use; pass --port"

@@ -280,6 +280,21 @@ def test_a_refused_input_is_logged_as_one_line_without_values(client, caplog):
             ),
         ),
         ("/school_risk", {"school_id": 7}, "school_id: Input should be a valid string"),
+        (
+            "/at_risk",
+            {"school_id": "0001", "kpi": "chronic_absence", "teir": "high"},
+            "teir: unknown field; /docs.json lists the fields each endpoint takes",
+        ),
+        (
+            "/score",
+            {"records": [{"as_of_date": DATE, "grade": 3}], "extra": 1},
+            "extra: unknown field; /docs.json lists the fields each endpoint takes",
+        ),
+        (
+            "/reload",
+            {"now": True},
+            "now: unknown field; /docs.json lists the fields each endpoint takes",
+        ),
     ],
 )
 def test_other_endpoints_name_the_field_too(client, path, body, error):
