@@ -8,7 +8,10 @@ imported inside the commands so that ``ontrack --help`` answers at once.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Usage errors as one plain line like every other message, not a framed box
+    # whose wrapping depends on the terminal's width.
+    rich_markup_mode=None,
 )
 console = Console(soft_wrap=True)
 logger = logging.getLogger(__name__)
@@ -39,7 +45,28 @@ ConfigOption = Annotated[
 ]
 DEFAULT_CONFIG = Path("configs/demo.toml")
 DEMO_DATA_DIR = Path("state/demo-district")
-STUDENT_TABLE = "student-table"
+# Read by the service's workers at start-up (serving's WORKERS_ENV); checked here so
+# that a bad value stops `ontrack serve` before BentoML starts.
+WORKERS_ENV = "ONTRACK_SERVING_WORKERS"
+
+
+# Choices are enums so that click refuses a bad value as a usage error (exit 2) and
+# lists every allowed one in its message.
+class ExportFormat(StrEnum):
+    canonical = "canonical"
+    edfi_xml = "edfi-xml"
+    student_table = "student-table"
+
+
+class TableFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class Role(StrEnum):
+    counselor = "counselor"
+    leader = "leader"
+    service = "service"
 
 
 @app.callback()
@@ -81,8 +108,8 @@ def demo_data(
     years: Annotated[int, typer.Option(min=1, max=20, help="School years.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     file_format: Annotated[
-        str, typer.Option("--format", help="csv or parquet.")
-    ] = "csv",
+        TableFormat, typer.Option("--format", help="File format of the tables.")
+    ] = TableFormat.csv,
 ) -> None:
     """Write the canonical tables of a made-up district (same seed, same bytes)."""
     from features import generate_demo_district
@@ -93,7 +120,7 @@ def demo_data(
         n_schools=schools,
         n_years=years,
         seed=seed,
-        file_format=file_format,
+        file_format=file_format.value,
     )
     _show(summary.describe())
 
@@ -103,9 +130,8 @@ def ingest(
     source: Annotated[Path, typer.Argument(help="Export folder (or file).")],
     config: ConfigOption = DEFAULT_CONFIG,
     source_format: Annotated[
-        str,
-        typer.Option("--format", help="canonical, edfi-xml or student-table."),
-    ] = "canonical",
+        ExportFormat, typer.Option("--format", help="Shape of the export.")
+    ] = ExportFormat.canonical,
     mapping: Annotated[
         Path | None,
         typer.Option(
@@ -119,6 +145,13 @@ def ingest(
     A flat student table (``--format student-table``, one row per student) skips the
     warehouse and the features step: its rows are written as the snapshots.
     """
+    student_table = source_format is ExportFormat.student_table
+    if student_table and mapping is None:
+        raise typer.BadParameter(
+            "--format student-table needs it: the TOML file naming the id, school, "
+            "group and label columns",
+            param_hint="'--mapping'",
+        )
     district = _config(config)
     from features import (
         IngestError,
@@ -128,19 +161,16 @@ def ingest(
     )
 
     try:
-        if source_format == STUDENT_TABLE:
-            if mapping is None:
-                raise StudentTableError(
-                    "--format student-table needs --mapping: the TOML file naming "
-                    "the id, school, group and label columns"
-                )
+        if student_table:
             report = ingest_student_table(district, source, mapping)
         else:
-            report = ingest_district(district, source, source_format, mapping=mapping)
+            report = ingest_district(
+                district, source, source_format.value, mapping=mapping
+            )
     except (IngestError, StudentTableError) as error:
         _fail(error)
     _show(report.describe())
-    refused = {} if source_format == STUDENT_TABLE else report.refused_tables
+    refused = {} if student_table else report.refused_tables
     if refused:
         # The rest was loaded; a nightly job must still notice the refused tables.
         console.print(f"[red]refused tables:[/red] {', '.join(sorted(refused))}")
@@ -160,7 +190,10 @@ def features(
 ) -> None:
     """Build student and school snapshots and KPI labels from the warehouse."""
     if as_of is not None and checkpoints:
-        _fail(ValueError("give either --as-of or --checkpoints, not both"))
+        raise typer.BadParameter(
+            "give either --as-of or --checkpoints, not both",
+            param_hint="'--as-of' / '--checkpoints'",
+        )
     district = _config(config)
     from features import build_snapshots
 
@@ -290,15 +323,34 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
 ) -> None:
     """Start the prediction service on 127.0.0.1."""
+    workers = os.environ.get(WORKERS_ENV)
+    if workers is not None and _whole_number(workers) < 1:
+        raise typer.BadParameter(
+            f"{workers!r}: expected a whole number of worker processes, at least 1",
+            param_hint=WORKERS_ENV,
+        )
     district = _config(config)
     from serving import run_server
 
-    run_server(district, port=port)
+    try:
+        run_server(district, port=port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        _fail(ValueError(error.strerror))
+
+
+def _whole_number(text: str) -> int:
+    """``int(text)`` as the service reads it, or 0 when it is not a whole number."""
+    try:
+        return int(text)
+    except ValueError:
+        return 0
 
 
 @app.command()
 def token(
-    role: Annotated[str, typer.Argument(help="counselor, leader or service.")],
+    role: Annotated[Role, typer.Argument(help="What the token may see.")],
     name: Annotated[str, typer.Argument(help="Who holds the token.")],
     schools: Annotated[
         list[str] | None, typer.Option("--school", help="A counselor's school.")
@@ -310,17 +362,20 @@ def token(
     import secrets
 
     if not name.strip():
-        _fail(ValueError("the token holder's name must not be blank"))
-    if role not in ("counselor", "leader", "service"):
-        _fail(ValueError(f"role must be counselor, leader or service, got {role!r}"))
-    if role == "counselor" and not schools:
-        _fail(ValueError("a counselor token needs at least one --school"))
+        raise typer.BadParameter(
+            "the token holder's name must not be blank", param_hint="NAME"
+        )
+    if role is Role.counselor and not schools:
+        raise typer.BadParameter(
+            "a counselor token needs at least one", param_hint="'--school'"
+        )
     secret = secrets.token_urlsafe(32)
     digest = hashlib.sha256(secret.encode()).hexdigest()
     _show(f"token (give it to {name}; it is not stored): {secret}\n")
     # JSON strings are valid TOML basic strings, quotes and backslashes escaped.
     entry = (
-        f"[[serving.tokens]]\nname = {json.dumps(name)}\nrole = {json.dumps(role)}"
+        f"[[serving.tokens]]\nname = {json.dumps(name)}\n"
+        f"role = {json.dumps(role.value)}"
         f"\nsha256 = {json.dumps(digest)}"
     )
     if schools:

@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from config_copies import config_in
 from typer.testing import CliRunner
 
 from ontrack.cli import app
@@ -68,8 +70,10 @@ def test_token_prints_a_hash_that_matches_the_token():
 def test_counselor_token_needs_a_school():
     result = CliRunner().invoke(app, ["token", "counselor", "Sam"])
 
-    assert result.exit_code == 1
-    assert "a counselor token needs at least one --school" in result.output
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: Invalid value for '--school': a counselor token needs at least one\n"
+    )
 
 
 def test_a_stage_run_out_of_order_ends_with_its_message_not_a_traceback(tmp_path):
@@ -105,8 +109,91 @@ def test_token_entry_is_valid_toml_whatever_the_name():
 def test_blank_token_name_is_refused():
     result = CliRunner().invoke(app, ["token", "leader", " "])
 
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: Invalid value for NAME: the token holder's name must not be blank\n"
+    )
+
+
+# Bad arguments are usage errors: exit 2 and click's one line, as for an unknown
+# option; 1 is kept for a run that failed.
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["token", "admin", "x"],
+            "Invalid value for 'role': Value error, 'admin' is not one of "
+            "'counselor', 'leader', 'service'.",
+        ),
+        (
+            ["ingest", "export", "--format", "xml"],
+            "Invalid value for '--format': Value error, 'xml' is not one of "
+            "'canonical', 'edfi-xml', 'student-table'.",
+        ),
+        (
+            ["ingest", "table.csv", "--format", "student-table"],
+            "Invalid value for '--mapping': --format student-table needs it: the "
+            "TOML file naming the id, school, group and label columns",
+        ),
+        (
+            ["features", "--as-of", "2024-01-01", "--checkpoints"],
+            "Invalid value for '--as-of' / '--checkpoints': give either --as-of or "
+            "--checkpoints, not both",
+        ),
+        (
+            ["demo-data", "--format", "xls"],
+            "Invalid value for '--format': Value error, 'xls' is not one of 'csv', "
+            "'parquet'.",
+        ),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_naming_the_argument(arguments, message):
+    result = CliRunner().invoke(app, arguments)
+
+    assert result.exit_code == 2
+    assert result.output.endswith(f"Error: {message}\n")
+
+
+def test_a_folder_as_config_exits_2_naming_it(tmp_path):
+    result = CliRunner().invoke(app, ["features", "--config", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert result.output == (
+        f"config error\n{tmp_path}: is a folder; give the config file in it\n"
+    )
+
+
+def test_a_bad_worker_count_stops_serve_before_it_starts(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["serve", "--config", str(config_in(DEMO_CONFIG, tmp_path))],
+        env={"ONTRACK_SERVING_WORKERS": "abc"},
+    )
+
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: Invalid value for ONTRACK_SERVING_WORKERS: 'abc': expected a whole "
+        "number of worker processes, at least 1\n"
+    )
+
+
+def test_serve_on_a_port_in_use_says_so_without_a_traceback(tmp_path):
+    import socket
+
+    config = config_in(DEMO_CONFIG, tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = CliRunner().invoke(
+            app, ["serve", "--config", str(config), "--port", str(port)]
+        )
+
     assert result.exit_code == 1
-    assert "the token holder's name must not be blank" in result.output
+    assert result.output == (
+        f"error: port {port} on 127.0.0.1 is in use; pass --port\n"
+    )
 
 
 def test_ingest_with_a_refused_table_exits_4_after_loading_the_rest(tmp_path):
