@@ -21,7 +21,12 @@ from features._catalog import FEATURE_CATALOG, Feature, format_value
 from features._demo_district import DemoSummary, generate_demo_district
 from features._edfi import AdapterTables, read_edfi_xml
 from features._indicators import kpi_labels, school_snapshots, student_snapshots
-from features._ingest import IngestError, IngestReport, ingest_district
+from features._ingest import (
+    ExportRefused,
+    IngestError,
+    IngestReport,
+    ingest_district,
+)
 from features._labels import absent_at_least_threshold
 from features._schemas import GENDER_CODES, RACE_ETHNICITY_CODES
 from features._snapshots import SnapshotSummary, build_snapshots, duckdb_stage
@@ -51,6 +56,7 @@ __all__: list[str] = [
     "kpi_labels",
     "school_snapshots",
     "student_snapshots",
+    "ExportRefused",
     "IngestError",
     "IngestReport",
     "ingest_district",

@@ -71,7 +71,7 @@ from features._edfi_derive import (
 )
 from features._edfi_read import EdfiRecords, collect, group_marks
 from features._edfi_xml import EdfiFormatError, descriptor_code
-from features._schemas import TABLES, IngestError
+from features._schemas import TABLES, ExportRefused, IngestError
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,8 @@ def read_edfi_xml(source: Path, mapping: Path | None = None) -> AdapterTables:
         If a file is not well-formed XML.
     features._edfi_codes.EdfiMappingError
         If the mapping file is invalid.
+    features.ExportRefused
+        If the export holds no Student record (no Student interchange).
     """
     source = Path(source)
     codes = load_codes(mapping)
@@ -150,6 +152,14 @@ def read_edfi_xml(source: Path, mapping: Path | None = None) -> AdapterTables:
         )
     attendance = codes.table("AttendanceEventCategoryDescriptor")
     found = collect(source, lambda category: attendance.lookup(category) == PRESENT)
+    if not found.students:
+        # Every other record refers to a student: loading them would only
+        # quarantine them all, as a canonical export without students is refused.
+        raise ExportRefused(
+            f"{source}: no Student record: the Student interchange (Student.xml) is "
+            f"missing from the export, and every enrolment, attendance, discipline, "
+            f"grade, assessment and program record refers to a student"
+        )
     tables, notes = assemble(found, codes)
     logger.info(
         "read Ed-Fi export %s: %s files, %s records, %s",

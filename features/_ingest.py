@@ -9,10 +9,11 @@ through the same steps, whether it came from a CSV, a Parquet file or an adapter
 2. Each chunk of text rows is validated against the table's pandera schema
    (:mod:`features._schemas`); a failing row goes to the quarantine with every rule
    it broke, a passing row is converted to its types and staged.
-3. A row with the same key as an earlier row (by row number) is an exact duplicate
-   when it equals that first row in every column (values compared after
-   conversion, so ``1`` and ``1.0`` are the same): counted and loaded once.
-4. Otherwise it conflicts with the first row and is quarantined, naming that row.
+3. Rows with the same key are exact duplicates when they are equal in every
+   column (values compared after conversion, so ``1`` and ``1.0`` are the same):
+   the first (by row number) is loaded, the others counted.
+4. Otherwise they conflict: which one is right is not known, so every one of them
+   is quarantined, the reason naming them all (``rows 1, 6``).
 5. Cross-table rules, against the warehouse being built: a student or school that
    is not in ``students`` or ``schools``, and an attendance or discipline row for a
    student not enrolled at that school on that date (``entry_date <= date <=
@@ -22,6 +23,9 @@ through the same steps, whether it came from a CSV, a Parquet file or an adapter
    refuses its table at step 1.
 6. The new warehouse holds the old warehouse's rows except those whose key the
    export has too (the export's version wins), plus the export's accepted rows.
+   An export is an update (an upsert by key), not the whole district: a row that a
+   later export leaves out stays, and so does the held row of a key whose rows in
+   the export conflict. ``ontrack demo`` starts from an empty warehouse instead.
 
 So for every table ``read = loaded + unchanged + quarantined + duplicates``, where
 ``loaded`` counts rows new to the warehouse (a new key or changed values) and
@@ -80,6 +84,7 @@ from features._schemas import (
     MISSING_VALUE,
     MISSING_VALUE_CHECK,
     TABLES,
+    ExportRefused,
     IngestError,
     TableRefused,
     TableSpec,
@@ -101,7 +106,13 @@ from features._warehouse import (
 if TYPE_CHECKING:
     from ontrack.config import DistrictConfig
 
-__all__ = ["IngestError", "IngestReport", "TableCounts", "ingest_district"]
+__all__ = [
+    "ExportRefused",
+    "IngestError",
+    "IngestReport",
+    "TableCounts",
+    "ingest_district",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +227,8 @@ def ingest_district(
     ``source`` is the export folder for the ``canonical`` format, or whatever the
     adapter of ``source_format`` reads. Raises :class:`IngestError` (a
     ``ValueError``) for an unknown format, a missing source, or a required table
-    that is missing or refused; the previous warehouse is then left untouched.
+    that is missing or refused (then :class:`ExportRefused`); the previous
+    warehouse is then left untouched.
     """
     started = time.perf_counter()
     source = Path(source)
@@ -328,7 +340,7 @@ def _find_sources(
         refusals[name] for name in TABLES if TABLES[name].required and name in refusals
     ]
     if failed:
-        raise IngestError("\n".join(failed))
+        raise ExportRefused("\n".join(failed))
     return sources, refusals, notes
 
 
@@ -387,7 +399,7 @@ def _ingest_table(
             read = _stage_rows(connection, spec, source)
         except TableRefused as refused:
             if spec.required:
-                raise IngestError(str(refused)) from None
+                raise ExportRefused(str(refused)) from None
             refusal, read = str(refused), 0
             _create_staging(connection, spec)
     duplicates = _check_rows(connection, spec, in_previous)
@@ -441,6 +453,8 @@ def _stage_rows(
             line = undecodable_line(source.path)
         if line is not None:
             message = NOT_UTF8.format(line=line)
+        elif source.path is not None and source.path.suffix == ".parquet":
+            message = f"cannot be read {where}: it is not a readable Parquet file"
         else:
             message = f"cannot be read {where}: it is not CSV"
         raise TableRefused(
@@ -614,9 +628,10 @@ def _check_rows(
 ) -> int:
     """Apply the rules between rows and between tables; the number of duplicates.
 
-    A row whose key an earlier row (by ``_row``) already has is a duplicate when it
-    equals that first row in every column, and is quarantined otherwise. A first row
-    that breaks a rule between tables is quarantined with every reason. The rows
+    Rows sharing a key are duplicates when they are equal in every column: the
+    first (by ``_row``) is kept, the others counted. When they differ, every one of
+    them is quarantined, naming them all. A kept row that breaks a rule between
+    tables is quarantined with every reason. The rows
     set aside go to the temporary table ``set_aside``; only they are written out,
     so a clean 20-million-row table is never copied here.
     """
@@ -626,22 +641,28 @@ def _check_rows(
     same = " AND ".join(
         f"r.{quote(name)} IS NOT DISTINCT FROM f.{quote(name)}" for name in spec.columns
     )
+    # The rows set aside for their key: every row after the first of a group whose
+    # rows are all identical, and every row of a group whose rows differ (which
+    # one is right is not known, so none is loaded).
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE repeats AS "
         f"WITH firsts AS (SELECT {key}, min(_row) AS _first_row FROM {new} "
         f"GROUP BY {key} HAVING count(*) > 1), "
-        f"later AS (SELECT n.*, _first_row FROM {new} n JOIN firsts USING ({key}) "
-        "WHERE n._row <> _first_row) "
-        f"SELECT r.*, ({same}) AS _identical FROM later r "
-        f"JOIN {new} f ON f._row = r._first_row"
+        f"members AS (SELECT r.*, _first_row, ({same}) AS _same FROM {new} r "
+        f"JOIN firsts USING ({key}) JOIN {new} f ON f._row = _first_row), "
+        "verdicts AS (SELECT _first_row, bool_and(_same) AS _identical, "
+        "string_agg(CAST(_row AS VARCHAR), ', ' ORDER BY _row) AS _rows "
+        "FROM members GROUP BY _first_row) "
+        "SELECT * EXCLUDE (_same) FROM members JOIN verdicts USING (_first_row) "
+        "WHERE _row <> _first_row OR NOT _identical"
     )
     conflict = sql_text(
-        f"duplicate key ({', '.join(spec.key)}): row {{}} has the same key with "
-        "different values"
+        f"duplicate key ({', '.join(spec.key)}): rows {{}} have the same key with "
+        "different values; none of them is loaded"
     )
     connection.execute(
         f"INSERT INTO {rejected} BY NAME SELECT {_as_texts(spec)}, _row, "
-        f"format({conflict}, _first_row) AS _reason FROM repeats WHERE NOT _identical"
+        f"format({conflict}, _rows) AS _reason FROM repeats WHERE NOT _identical"
     )
     duplicates = _count(connection, "repeats WHERE _identical")
 

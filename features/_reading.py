@@ -112,7 +112,17 @@ def find_sources(folder: Path, tables: list[str]) -> dict[str, TableSource]:
 def file_source(table: str, path: Path) -> TableSource:
     """A table read from a CSV or Parquet file, its header checked now."""
     if path.suffix == ".parquet":
-        names = pq.read_schema(path).names
+        try:
+            names = pq.read_schema(path).names
+        except pyarrow.ArrowException:
+            # Often a CSV saved under a .parquet name; Arrow's text says only
+            # "magic bytes not found", which names neither table nor file.
+            raise TableRefused(
+                table,
+                f"table {table} ({path.name}) cannot be read: it is not a Parquet "
+                f"file; expected {table}.parquet to be Parquet or {table}.csv to "
+                "be CSV",
+            ) from None
     else:
         names = _csv_header(table, path)
     return TableSource(table, path.name, column_names(table, path.name, names), path)

@@ -20,6 +20,7 @@ YYYY-MM-DD``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,14 @@ import pyarrow.compute as pc
 
 class IngestError(ValueError):
     """An export that cannot be loaded: a refused table, unknown format, no folder."""
+
+
+class ExportRefused(IngestError):
+    """The whole run refused because a required table is missing or refused.
+
+    Nothing is loaded and the warehouse is left as it was; ``ontrack ingest`` exits
+    with 4, as for a refused optional table.
+    """
 
 
 class TableRefused(IngestError):
@@ -77,6 +86,15 @@ NOT_A_SCHOOL_YEAR = (
 )
 NOT_A_CODE = "is not a known code (expected one of: {codes})"
 OUT_OF_RANGE = "is outside the allowed range {low} to {high}"
+NOT_A_BIRTH_DATE = "is not a birth date from {low} to yesterday"
+# Plausible bounds: a value outside them is a typing or export error, never a
+# student's real record. No student now in school was born before 1900; a school
+# year has at most 366 days, so no incident removes a student for longer; state
+# tests report scale scores in the hundreds or low thousands (the demo's about
+# 2,400 to 2,800), so 10,000 leaves room for any scale and catches 1e23.
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+MAX_DAYS_REMOVED = 366
+MAX_SCALE_SCORE = 10_000
 BELOW = "is below {low}"
 # pandera's own name for a missing value in a column that does not allow one.
 MISSING_VALUE_CHECK = "not_nullable"
@@ -188,6 +206,46 @@ def _within(
     return check
 
 
+def _born_between(low: dt.date) -> Callable[[pd.Series], pd.Series]:
+    # Text that does not parse passes here: the date checks have reported it.
+    def check(text: pd.Series) -> pd.Series:
+        days = parse("date", as_arrow(text))
+        inside = pc.and_(
+            pc.greater_equal(days, pyarrow.scalar(low)),
+            pc.less(days, pyarrow.scalar(dt.date.today())),
+        )
+        inside = pc.fill_null(inside, True)
+        return pd.Series(inside.to_numpy(zero_copy_only=False), text.index)
+
+    return check
+
+
+def in_school_year(spring_year: pd.Series, day: pd.Series) -> pd.Series:
+    """Whether ``day`` falls in the school year named by ``spring_year``.
+
+    The span is wide enough for any district's calendar: from 1 July of the year
+    before to 31 August (both inclusive), so school year 2024 runs from 2023-07-01
+    to 2024-08-31, a July start and a summer term included. It only catches a date
+    filed under the wrong year (an entry date of 2019-08-23 in 2024); which year a
+    date belongs to is the config's ``school_year_start``.
+    """
+    # Counted in months, with Arrow: 9999-12-31 is beyond a pandas timestamp.
+    days = pyarrow.array(day, type=pyarrow.date32(), from_pandas=True)
+    month = pd.Series(
+        pc.add(pc.multiply(pc.year(days), 12), pc.month(days)).to_pandas(),
+        index=day.index,
+    )
+    return (month >= (spring_year - 1) * 12 + 7) & (month <= spring_year * 12 + 8)
+
+
+def _in_school_year_rule(column: str) -> RowRule:
+    return RowRule(
+        f"{column} is outside its school_year, 1 July of the year before to 31 August",
+        ("school_year", column),
+        in_school_year,
+    )
+
+
 def _column(
     kind: str,
     error: str,
@@ -247,6 +305,13 @@ def code(
 def date(*, required: bool = True, personal: bool = False) -> pa.Column:
     """An ISO date, ``YYYY-MM-DD``; nothing else is guessed at."""
     return _column("date", NOT_A_DATE, required=required, personal=personal)
+
+
+def birth_date() -> pa.Column:
+    """A date of birth: in the past, and no earlier than :data:`EARLIEST_BIRTH`."""
+    error = NOT_A_BIRTH_DATE.format(low=EARLIEST_BIRTH.isoformat())
+    extra = [pa.Check(_born_between(EARLIEST_BIRTH), name="birth", error=error)]
+    return _column("date", NOT_A_DATE, personal=True, extra=extra)
 
 
 def boolean(*, required: bool = True) -> pa.Column:
@@ -438,7 +503,7 @@ TABLES: dict[str, TableSpec] = {
             "students",
             {
                 "student_id": identifier(),
-                "birth_date": date(personal=True),
+                "birth_date": birth_date(),
                 "gender": code(GENDERS, when_empty=NOT_REPORTED),
                 "race_ethnicity": code(RACES, when_empty=NOT_REPORTED),
                 "economically_disadvantaged": boolean(),
@@ -469,6 +534,7 @@ TABLES: dict[str, TableSpec] = {
                     ("entry_date", "exit_date"),
                     lambda entry, exit_: entry <= exit_,
                 ),
+                _in_school_year_rule("entry_date"),
             ),
             references=(_STUDENT, _SCHOOL),
         ),
@@ -509,7 +575,7 @@ TABLES: dict[str, TableSpec] = {
                 "date": date(),
                 "behavior_category": code(BEHAVIOR_CATEGORIES),
                 "action": code(ACTIONS),
-                "days_removed": number(0),
+                "days_removed": number(0, MAX_DAYS_REMOVED),
             },
             key=("incident_id", "student_id"),
             required=False,
@@ -535,6 +601,7 @@ TABLES: dict[str, TableSpec] = {
             },
             key=("student_id", "school_id", "school_year", "term", "course_id"),
             required=False,
+            row_rules=(_in_school_year_rule("term_end_date"),),
             references=(_STUDENT, _SCHOOL),
         ),
         TableSpec(
@@ -544,12 +611,13 @@ TABLES: dict[str, TableSpec] = {
                 "school_year": school_year(),
                 "date": date(),
                 "subject": code(TESTED_SUBJECTS),
-                "scale_score": number(),
+                "scale_score": number(0, MAX_SCALE_SCORE),
                 "performance_level": integer(1, 4),
                 "proficient": boolean(),
             },
             key=("student_id", "subject", "date"),
             required=False,
+            row_rules=(_in_school_year_rule("date"),),
             references=(_STUDENT,),
         ),
         TableSpec(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import IngestError, ingest_district, read_edfi_xml
+from features import ExportRefused, IngestError, ingest_district, read_edfi_xml
 from features._adapters import ADAPTERS
 from features._edfi_codes import EdfiMappingError, load_codes
 from features._edfi_derive import Reference, derive_enrollments, grade_from_age
@@ -317,6 +318,25 @@ def test_the_adapter_is_registered_and_raises_ingest_errors(tmp_path):
     )
 
 
+def test_an_export_without_student_records_is_refused_naming_the_interchange(
+    tmp_path,
+):
+    config = config_for(tmp_path / "state")
+    export = tmp_path / "export"
+    shutil.copytree(TINY, export)
+    (export / "Student.xml").unlink()
+
+    with pytest.raises(ExportRefused) as error:
+        ingest_district(config, export, "edfi-xml")
+
+    assert str(error.value) == (
+        f"{export}: no Student record: the Student interchange (Student.xml) is "
+        "missing from the export, and every enrolment, attendance, discipline, "
+        "grade, assessment and program record refers to a student"
+    )
+    assert not (config.state_dir / "warehouse.duckdb").exists()
+
+
 def test_malformed_xml_names_file_line_and_column(tmp_path):
     (tmp_path / "Student.xml").write_text("<a><b></a>")
     with pytest.raises(EdfiFormatError, match=r"Student.xml: not well-formed XML at"):
@@ -471,6 +491,11 @@ with open(folder / "StudentSchoolAttendance.xml", "w") as out:
         written += len(line)
         number += 1
     out.write("</InterchangeStudentAttendance>\\n")
+# An export without Student records is refused: one student makes it readable.
+(folder / "Student.xml").write_text(
+    '<InterchangeStudent xmlns="http://ed-fi.org/5.2.0"><Student>'
+    "<StudentUniqueId>0000000</StudentUniqueId></Student></InterchangeStudent>"
+)
 tables = read_edfi_xml(folder)
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))

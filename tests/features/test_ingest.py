@@ -13,6 +13,7 @@ import pytest
 
 from features import (
     AdapterTables,
+    ExportRefused,
     IngestError,
     IngestReport,
     ingest_district,
@@ -270,15 +271,19 @@ def test_enrollment_rules(config, tmp_path):
     )
     report = ingest(config, tmp_path, enrollments_csv=enrollments)
 
-    assert counts(report, "enrollments") == (7, 2, 0, 5, 0)
+    assert counts(report, "enrollments") == (7, 1, 0, 6, 0)
     expected_years = "the expected formats YYYY (spring year) or YYYY-YYYY"
+    conflict = (
+        "duplicate key (student_id, school_id, entry_date): rows 1, 6 have the same "
+        "key with different values; none of them is loaded"
+    )
     assert reasons(report, "enrollments") == {
+        1: conflict,
         3: f"school_year: '2024-25' is not a school year in {expected_years}",
         4: "exit_date is before entry_date "
         "(entry_date '2024-09-01', exit_date '2024-08-31')",
         5: f"school_year: '2023-2025' is not a school year in {expected_years}",
-        6: "duplicate key (student_id, school_id, entry_date): row 1 has the same "
-        "key with different values",
+        6: conflict,
         7: "school_id '0009' is not in schools",
     }
 
@@ -368,7 +373,7 @@ def test_missing_required_column_refuses_the_run_and_keeps_the_warehouse(
         "00123,0001,2024,5,,\n"
     )
 
-    with pytest.raises(IngestError) as error:
+    with pytest.raises(ExportRefused) as error:
         ingest(config, tmp_path / "second", enrollments_csv=enrollments)
 
     assert str(error.value) == (
@@ -502,7 +507,9 @@ def test_every_row_read_is_counted_once(config, tmp_path):
 
     for table, c in report.tables.items():
         assert c.read == c.loaded + c.unchanged + c.quarantined + c.duplicates, table
-    assert counts(report, "attendance") == (5, 1, 0, 3, 1)
+    # Rows 1 and 2 are equal, row 3 has their key with another fraction: none of
+    # the three is known to be right.
+    assert counts(report, "attendance") == (5, 0, 0, 5, 0)
 
 
 def test_parquet_export_with_typed_columns_loads_like_csv(config, tmp_path):
@@ -767,3 +774,124 @@ def test_a_parquet_identifier_stored_as_numbers_refuses_the_table(config, tmp_pa
         "identifiers must be a string column: write it as text from the source "
         "system"
     }
+
+
+def test_a_csv_file_named_parquet_is_refused_naming_the_file(config, tmp_path):
+    export = write_export(tmp_path / "export")
+    (export / "discipline.parquet").write_text(
+        "incident_id,student_id,school_id,date,behavior_category,action,"
+        "days_removed\nI1,00123,0001,2024-03-15,minor,none,0\n"
+    )
+
+    report = ingest_district(config, export)
+
+    assert report.refused_tables == {
+        "discipline": "table discipline (discipline.parquet) cannot be read: it is "
+        "not a Parquet file; expected discipline.parquet to be Parquet or "
+        "discipline.csv to be CSV"
+    }
+    assert counts(report, "attendance") == (1, 1, 0, 0, 0)
+
+
+def test_a_required_table_that_is_not_parquet_refuses_the_run(config, tmp_path):
+    export = write_export(tmp_path / "export", schools_csv=None)
+    (export / "schools.parquet").write_text(SCHOOLS)
+
+    with pytest.raises(ExportRefused) as error:
+        ingest_district(config, export)
+
+    assert str(error.value) == (
+        "table schools (schools.parquet) cannot be read: it is not a Parquet file; "
+        "expected schools.parquet to be Parquet or schools.csv to be CSV"
+    )
+    assert not (config.state_dir / "warehouse.duckdb").exists()
+
+
+def test_rows_that_share_a_key_but_differ_keep_the_held_row(config, tmp_path):
+    ingest(config, tmp_path)
+    attendance = (
+        ATTENDANCE_HEADER
+        + "00123,0001,2024-03-15,excused,0.5\n"
+        + "00123,0001,2024-03-15,excused,0.25\n"
+    )
+    report = ingest(config, tmp_path / "second", attendance_csv=attendance)
+
+    conflict = (
+        "duplicate key (student_id, school_id, date, category): rows 1, 2 have the "
+        "same key with different values; none of them is loaded"
+    )
+    assert reasons(report, "attendance") == {1: conflict, 2: conflict}
+    assert table_rows(config, "attendance") == [
+        ("00123", "0001", dt.date(2024, 3, 15), "excused", 1.0)
+    ]
+
+
+def test_a_row_left_out_of_a_later_export_stays(config, tmp_path):
+    ingest(config, tmp_path)
+    report = ingest(config, tmp_path / "second", attendance_csv=ATTENDANCE_HEADER)
+
+    assert counts(report, "attendance") == (0, 0, 0, 0, 0)
+    assert table_rows(config, "attendance") == [
+        ("00123", "0001", dt.date(2024, 3, 15), "excused", 1.0)
+    ]
+
+
+def test_implausible_values_are_quarantined_with_the_rule(config, tmp_path):
+    students = STUDENTS + (
+        "00789,9999-12-31,male,white,no,no,no,Cal,Ruiz\n"
+        "00790,1850-01-01,male,white,no,no,no,Dee,Ruiz\n"
+    )
+    enrollments = ENROLLMENTS + "00456,0001,2024,4,2019-08-23,,\n"
+    discipline = (
+        "incident_id,student_id,school_id,date,behavior_category,action,"
+        "days_removed\n"
+        "I1,00123,0001,2024-03-15,fighting,out_of_school_suspension,3\n"
+        "I2,00123,0001,2024-03-15,fighting,expulsion,999999999999\n"
+    )
+    grades = (
+        "student_id,school_id,school_year,term,term_end_date,course_id,subject,mark\n"
+        "00123,0001,2024,T1,2023-12-15,MATH5,math,81\n"
+        "00123,0001,2024,T2,2030-10-25,MATH5,math,75\n"
+    )
+    assessments = (
+        "student_id,school_year,date,subject,scale_score,performance_level,"
+        "proficient\n"
+        "00123,2024,2024-04-10,math,2450,3,yes\n"
+        "00123,2024,2026-04-10,ela,2450,3,yes\n"
+        "00456,2024,2024-04-10,math,1e23,3,yes\n"
+    )
+    report = ingest(
+        config,
+        tmp_path,
+        students_csv=students,
+        enrollments_csv=enrollments,
+        discipline_csv=discipline,
+        grades_csv=grades,
+        assessments_csv=assessments,
+    )
+
+    birth = (
+        "birth_date: the value (withheld: personal field) is not a birth date from "
+        "1900-01-01 to yesterday"
+    )
+    assert reasons(report, "students") == {3: birth, 4: birth}
+    assert reasons(report, "enrollments") == {
+        3: "entry_date is outside its school_year, 1 July of the year before to 31 "
+        "August (school_year '2024', entry_date '2019-08-23')"
+    }
+    assert reasons(report, "discipline") == {
+        2: "days_removed: '999999999999' is outside the allowed range 0 to 366"
+    }
+    assert reasons(report, "grades") == {
+        2: "term_end_date is outside its school_year, 1 July of the year before to "
+        "31 August (school_year '2024', term_end_date '2030-10-25')"
+    }
+    assert reasons(report, "assessments") == {
+        2: "date is outside its school_year, 1 July of the year before to 31 August "
+        "(school_year '2024', date '2026-04-10')",
+        3: "scale_score: '1e23' is outside the allowed range 0 to 10000",
+    }
+    for table in ("students", "enrollments", "discipline", "grades", "assessments"):
+        assert report.tables[table].loaded == report.tables[table].read - len(
+            reasons(report, table)
+        ), table
