@@ -551,6 +551,7 @@ def score_students(
     _write_parquet(scored_snapshot, scored_path)
 
     student_risks = pd.concat(risk_parts, ignore_index=True)
+    _warn_unknown_target_schools(config, student_risks["school_id"].unique())
     targets = {
         (school_id, kpi.name): kpi.target_for(school_id)
         for kpi in config.kpis
@@ -590,6 +591,25 @@ def score_students(
         district_projections=district.to_dict(orient="records"),
         seconds=seconds,
     )
+
+
+def _warn_unknown_target_schools(config: DistrictConfig, school_ids) -> None:
+    """Warn about ``school_targets`` keys that no scored student's school matches.
+
+    The config cannot know the district's schools; scoring can. A target of a
+    school id that is not scored (a typo, ``"1"`` for ``"0001"``, a closed school)
+    is never used, so each KPI's unknown ids are named.
+    """
+    scored = {str(school_id) for school_id in school_ids}
+    for kpi in config.kpis:
+        unknown = sorted(set(kpi.school_targets) - scored)
+        if unknown:
+            logger.warning(
+                "[kpis.%s] school_targets: no scored student at school(s) %s; their "
+                "targets are not used (ids are strings, leading zeros count)",
+                kpi.name,
+                ", ".join(unknown),
+            )
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
