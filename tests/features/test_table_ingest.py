@@ -195,7 +195,7 @@ def test_the_command_needs_a_mapping_for_a_student_table(tmp_path):
     )
     arguments = ["ingest", "--format", "student-table", str(SMALL)]
     refused = CliRunner().invoke(app, [*arguments, "-c", str(config_path)])
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # a usage error, as click and typer give
     assert "--format student-table needs --mapping" in refused.output
 
     accepted = CliRunner().invoke(
