@@ -196,7 +196,10 @@ def test_the_command_needs_a_mapping_for_a_student_table(tmp_path):
     arguments = ["ingest", "--format", "student-table", str(SMALL)]
     refused = CliRunner().invoke(app, [*arguments, "-c", str(config_path)])
     assert refused.exit_code == 2  # a usage error, as click and typer give
-    assert "--format student-table needs --mapping" in refused.output
+    assert (
+        "Invalid value for '--mapping': --format student-table needs it: the TOML "
+        "file naming the id, school, group and label columns"
+    ) in refused.output
 
     accepted = CliRunner().invoke(
         app, [*arguments, "--mapping", str(SMALL_MAPPING), "-c", str(config_path)]
