@@ -221,14 +221,18 @@ def ingest_district(
     source_format: str = CANONICAL,
     *,
     mapping: Path | None = None,
+    fresh: bool = False,
 ) -> IngestReport:
     """Validate an export, quarantine bad rows and rebuild the district's warehouse.
 
     ``source`` is the export folder for the ``canonical`` format, or whatever the
-    adapter of ``source_format`` reads. Raises :class:`IngestError` (a
-    ``ValueError``) for an unknown format, a missing source, or a required table
-    that is missing or refused (then :class:`ExportRefused`); the previous
-    warehouse is then left untouched.
+    adapter of ``source_format`` reads. The export updates what the warehouse
+    held, by key; with ``fresh`` the new warehouse holds the export alone (the old
+    one is still replaced only once the new one is complete).
+
+    Raises :class:`IngestError` (a ``ValueError``) for an unknown format, a
+    missing source, or a required table that is missing or refused (then
+    :class:`ExportRefused`); the previous warehouse is then left untouched.
     """
     started = time.perf_counter()
     source = Path(source)
@@ -243,7 +247,7 @@ def ingest_district(
     try:
         with building(state_dir, threads=config.model.n_jobs) as connection:
             connection.execute(f"ATTACH {sql_text(str(staging_path))} AS staging")
-            old_tables = previous_tables(connection)
+            old_tables = set() if fresh else previous_tables(connection)
             for name, spec in TABLES.items():
                 counts = _ingest_table(
                     connection,

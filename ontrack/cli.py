@@ -154,6 +154,7 @@ def ingest(
         )
     district = _config(config)
     from features import (
+        ExportRefused,
         IngestError,
         StudentTableError,
         ingest_district,
@@ -167,6 +168,11 @@ def ingest(
             report = ingest_district(
                 district, source, source_format.value, mapping=mapping
             )
+    except ExportRefused as error:
+        # A required table refused: nothing loaded, the same code as any refusal.
+        console.print("[red]refused:[/red]", end=" ")
+        _show(str(error))
+        raise typer.Exit(4) from None
     except (IngestError, StudentTableError) as error:
         _fail(error)
     _show(report.describe())
@@ -404,7 +410,9 @@ def demo(
                 source, n_students=students, n_schools=schools, n_years=years
             ),
         ),
-        ("ingest", lambda: ingest_district(district, source)),
+        # A fresh warehouse: the state folder may hold another district, which an
+        # ingest (an update by key) would otherwise mix with the demo's.
+        ("ingest", lambda: ingest_district(district, source, fresh=True)),
         ("features", lambda: build_snapshots(district)),
         ("train", lambda: train_models(district)),
         ("score", lambda: score_students(district)),

@@ -22,7 +22,14 @@ from features import (
 )
 from features._adapters import ADAPTERS
 from features._schemas import parse
-from ontrack.config import KPI, Calendar, District, DistrictConfig, Paths
+from ontrack.config import (
+    KPI,
+    Calendar,
+    District,
+    DistrictConfig,
+    Paths,
+    load_config,
+)
 
 SCHOOLS = (
     "school_id,school_name,school_level,lowest_grade,highest_grade\n"
@@ -895,3 +902,74 @@ def test_implausible_values_are_quarantined_with_the_rule(config, tmp_path):
         assert report.tables[table].loaded == report.tables[table].read - len(
             reasons(report, table)
         ), table
+
+
+def test_a_fresh_ingest_keeps_nothing_of_the_old_warehouse(config, tmp_path):
+    ingest(config, tmp_path)
+    students = STUDENTS.splitlines()[0] + "\n" + STUDENTS.splitlines()[1] + "\n"
+    enrollments = ENROLLMENTS.splitlines()[0] + "\n" + ENROLLMENTS.splitlines()[1]
+    export = write_export(
+        tmp_path / "second",
+        students_csv=students,
+        enrollments_csv=enrollments + "\n",
+        calendar_csv="school_id,date\n0001,2024-03-15\n",
+    )
+
+    report = ingest_district(config, export, fresh=True)
+
+    assert counts(report, "students") == (1, 1, 0, 0, 0)
+    assert [row[0] for row in table_rows(config, "students")] == ["00123"]
+    assert len(table_rows(config, "calendar")) == 1
+
+
+def _cli_config(tmp_path: Path) -> Path:
+    path = tmp_path / "district.toml"
+    demo = (Path(__file__).parents[2] / "configs" / "demo.toml").read_text()
+    path.write_text(demo.replace('"../state"', f'"{tmp_path / "state"}"'))
+    return path
+
+
+def test_a_refused_required_table_exits_4_and_loads_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from ontrack.cli import app
+
+    students = STUDENTS.replace(",disability,", ",").replace(",N,", ",")
+    students = students.replace(",false,Ben", ",Ben")
+    export = write_export(tmp_path / "export", students_csv=students)
+
+    result = CliRunner().invoke(
+        app, ["ingest", str(export), "--config", str(_cli_config(tmp_path))]
+    )
+
+    assert result.exit_code == 4, result.output
+    assert result.output.replace("\n", " ").startswith(
+        "refused: table students (students.csv): missing required column 'disability'; "
+    )
+    assert not (tmp_path / "state" / "warehouse.duckdb").exists()
+
+
+def test_the_demo_starts_from_a_fresh_warehouse(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import features
+    from ontrack.cli import app
+
+    config_path = _cli_config(tmp_path)
+    config = load_config(config_path)
+    ingest(config, tmp_path)
+
+    def stop(district):
+        raise RuntimeError("stopped after ingest")
+
+    monkeypatch.setattr(features, "build_snapshots", stop)
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--config", str(config_path), "--students", "10", "--schools", "3",
+         "--years", "2"],
+    )  # fmt: skip
+
+    assert str(result.exception) == "stopped after ingest"
+    held = {row[0] for row in table_rows(config, "students")}
+    assert "00123" not in held
+    assert len(held) > 0
