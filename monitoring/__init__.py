@@ -5,10 +5,11 @@ Two faces of the same numbers. ``monitor_drift`` compares the scored snapshot
 school year's outcomes are known, predicted against observed rates.
 ``publish_indicators`` turns student outcomes and risks into public indicators per
 KPI, school and student group, after disclosure control: small cells are
-suppressed, enough other cells are suppressed with them that no hidden count can be
-worked out from the published totals, rates near 0% or 100% are shown as ranges,
-and an audit that tries to recover every hidden count must fail before anything is
-written.
+suppressed, enough other cells are suppressed with them that no hidden count or
+group size can be worked out from the published totals (of groups, of schools, and
+of KPIs that count the same students), rates near 0% or 100% are shown as ranges
+without a size, and an audit that tries to recover every hidden count and size
+must fail before anything is written.
 """
 
 from monitoring._cells import ALL, DISTRICT, NOT_REPORTED, CellTableError

@@ -27,11 +27,13 @@ is written:
    rules 3 and 4 run again. A table that stays recoverable fails with
    :class:`DisclosureError`.
 
-The audit proves this for counts of students. Projected rates are not outcomes,
-but they are sums of model risks and add up along the margins as counts do (one
-student's cell would show that student's risk): they follow the suppression of
-the cell they belong to, so a hidden cell's projection cannot be had by one
-subtraction either. The audit does not check them.
+The audit proves this for counts of students; the group sizes are protected and
+audited afterwards across the KPIs that share them
+(:mod:`monitoring._group_sizes`). Projected rates are not outcomes, but they are
+sums of model risks and add up along the margins as counts do (one student's cell
+would show that student's risk): they follow the suppression of the cell they
+belong to, so a hidden cell's projection cannot be had by one subtraction either.
+The audit does not check them.
 """
 
 from __future__ import annotations

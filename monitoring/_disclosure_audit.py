@@ -4,11 +4,15 @@ What the attacker is assumed to know, cell by cell:
 
 - a shown cell: its count of students who missed the standard, exactly (the page
   shows the rate and the group size, and the two give the count);
-- a cell shown as a range (``<5%``): its group size, and that the count lies in
-  the range times the group size;
-- a suppressed cell: its group size too. We do not publish it, but districts
-  publish enrolment by group elsewhere, so the audit is written for an attacker
-  who has it. Its count lies anywhere from 0 to the group size.
+- a cell shown as a range (``<5%``): that the count lies in the range times the
+  group size;
+- a suppressed cell: that its count lies anywhere from 0 to the group size.
+
+The group sizes of ranged and suppressed cells are not published, and
+:mod:`monitoring._group_sizes` proves a reader cannot work them out from the
+published ones. This audit still hands every size to the attacker: districts
+publish enrolment by group elsewhere, and an attacker who has it is the stronger
+one for the counts.
 
 Every margin (see :mod:`monitoring._cells`) is a linear equation: the parts' counts
 sum to the total's count. The hidden counts (suppressed and ranged cells) are
@@ -134,10 +138,16 @@ def _count_bounds(cells: pd.DataFrame, hidden: np.ndarray) -> tuple:
     return low.astype(float), high.astype(float)
 
 
-def _margin_equations(cells: pd.DataFrame, hidden: np.ndarray) -> tuple:
-    """Each margin as ``equations @ hidden_counts == constants``."""
+def _margin_equations(
+    cells: pd.DataFrame, hidden: np.ndarray, counted: str = "n_missed"
+) -> tuple:
+    """Each margin as ``equations @ hidden_counts == constants``.
+
+    ``counted`` is the column that adds up along the margins: the counts of students
+    who missed the standard, or the group sizes themselves.
+    """
     column_of = {position: column for column, position in enumerate(hidden)}
-    counts = cells["n_missed"].to_numpy(dtype=float)
+    counts = cells[counted].to_numpy(dtype=float)
     rows, constants = [], []
     for margin in table_margins(cells):
         signs = [(margin.total, -1.0)] + [(part, 1.0) for part in margin.parts]
@@ -240,6 +250,7 @@ def _feasible_ranges(
 MEASURE_COLUMNS = {
     "this_year": {
         "status": "status",
+        "size": "n_size",
         "text": "rate_so_far_text",
         "suppressed_empty": (
             "n_size",
@@ -251,13 +262,14 @@ MEASURE_COLUMNS = {
             "on_track",
             "p_on_track",
         ),
-        "range_empty": ("n_missed", "rate_so_far"),
+        "range_empty": ("n_size", "n_missed", "rate_so_far"),
     },
     "last_year": {
         "status": "last_year_status",
+        "size": "last_year_n_size",
         "text": "last_year_text",
         "suppressed_empty": ("last_year_n_size", "last_year_rate"),
-        "range_empty": ("last_year_rate",),
+        "range_empty": ("last_year_n_size", "last_year_rate"),
     },
 }
 

@@ -5,8 +5,19 @@ from a protected cell and published only as its disclosure state allows:
 
 - suppressed cells (small or complementary, never told apart in public) publish
   no size, count, rate, projection or on-track verdict;
-- ranged cells publish their size and the range text, never the count or rate;
-- shown cells publish size, count and rate.
+- ranged cells publish the range text only: no size, count or rate;
+- shown cells publish size, count and rate;
+- cells with no students say so (a group with no student describes nobody).
+
+Why a ranged cell publishes no size: the range exists because the exact count
+would say too much (none or nearly all of a group missed), and the size is what
+turns the range back into counts ("<20%" of 15 students is 0 to 2). A published
+size is also one more known term in the size margins, from which a suppressed
+group's size falls out by subtraction: a school of 15 ranged next to its 14
+students who are not English learners gives away its 1 English learner. Without
+it, the range tells that the rate is near 0% or 100% and, through its cutoff, the
+band the size lies in, which the size audit (:mod:`monitoring._group_sizes`) takes
+into account.
 
 A projected rate within its group's top/bottom cutoff is shown as a range too,
 since a projection close to 0% or 100% says nearly as much as the rate itself.
@@ -133,7 +144,7 @@ def public_rows(
                 for d, g in zip(rows["dimension"], rows["group"], strict=True)
             ],
             "status": status,
-            "n_size": _count(visible, rows["n_size"]),
+            "n_size": _count(shown, rows["n_size"]),
             "n_missed": _count(shown, rows["n_missed"]),
             "rate_so_far": _where(shown, (rows["n_missed"] / rows["n_size"]).round(3)),
             "rate_so_far_text": rows["rate_text"],
@@ -200,11 +211,10 @@ def _last_year(rows: pd.DataFrame, last_year: pd.DataFrame | None) -> pd.DataFra
     matched.index = rows.index
     disclosure = matched["disclosure"].fillna(EMPTY)
     shown = (disclosure == SHOWN).to_numpy()
-    visible = disclosure.isin([SHOWN, RANGE]).to_numpy()
     return pd.DataFrame(
         {
             "last_year_status": disclosure.map(PUBLIC_STATUS),
-            "last_year_n_size": _count(visible, matched["n_size"]),
+            "last_year_n_size": _count(shown, matched["n_size"]),
             "last_year_rate": _where(
                 shown, (matched["n_missed"] / matched["n_size"]).round(3)
             ),

@@ -19,7 +19,13 @@ import pandas as pd
 
 from monitoring._disclosure import LARGE_GROUP_CUTOFF, RATE_CUTOFFS
 from monitoring._public_page import PageContext, render_page
-from monitoring._publish import SuppressionCounts, kpi_indicators
+from monitoring._publish import (
+    SuppressionCounts,
+    audit_shared_sizes,
+    kpi_cells,
+    kpi_rows,
+    protect_shared_sizes,
+)
 from ontrack.config import DistrictConfig
 
 logger = logging.getLogger(__name__)
@@ -110,29 +116,41 @@ def publish_indicators(config: DistrictConfig) -> PublishSummary:
 
     counts = SuppressionCounts()
     registered = _registered_attributes(config, dimensions)
-    tables = []
+    min_n = config.privacy.min_n
+    cells_by_kpi = {}
     for kpi in config.kpis:
         last_year = _last_year_students(
             labels, snapshots, kpi.name, school_year - 1, dimensions, registered
         )
+        cells_by_kpi[kpi.name] = kpi_cells(
+            kpi,
+            scored[scored["kpi"] == kpi.name],
+            current_snapshots,
+            last_year,
+            dimensions,
+            min_n,
+            school_year,
+        )
+    cells_by_kpi = protect_shared_sizes(cells_by_kpi, min_n, school_year)
+    tables = []
+    for kpi in config.kpis:
         kpi_projections = None
         if projections is not None:
             kpi_projections = projections[projections["kpi"] == kpi.name]
+        current, last_year_cells = cells_by_kpi[kpi.name]
         tables.append(
-            kpi_indicators(
+            kpi_rows(
                 kpi,
-                scored[scored["kpi"] == kpi.name],
-                current_snapshots,
-                last_year,
+                current,
+                last_year_cells,
                 kpi_projections,
-                dimensions,
-                config.privacy.min_n,
                 school_names,
                 counts,
                 school_year,
             )
         )
     indicators = pd.concat(tables, ignore_index=True)
+    audit_shared_sizes(indicators, cells_by_kpi, min_n, school_year)
 
     as_of_text = pd.Timestamp(as_of_date).date().isoformat()
     context = PageContext(
@@ -200,9 +218,10 @@ def disclosure_rules(min_n: int) -> list[str]:
         "neither its size nor its rate.",
         "Other groups are suppressed with it wherever the hidden figure could "
         "otherwise be worked out from totals, for example the school's total minus "
-        "the groups shown.",
-        "Rates close to 0% or 100% are shown as a range, without a count, with the "
-        "range depending on group size (" + "; ".join(bands) + ").",
+        "the groups shown, or the district's total minus the schools shown; a "
+        "group's size is hidden in every indicator that counts the same students.",
+        "Rates close to 0% or 100% are shown as a range, without the group's size "
+        "or count, with the range depending on group size (" + "; ".join(bands) + ").",
         "'So far' is the share of students chronically absent so far this year, "
         "on the days enrolled up to the snapshot date; it can still change by year "
         "end, up or down, as more days count, and is known before the year ends "

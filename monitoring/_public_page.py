@@ -174,6 +174,14 @@ _TEMPLATE = """{%- macro on_track(row) -%}
 {%- if row.on_track is none %}suppressed{% elif row.on_track %}yes
 {%- else %}no{% endif -%}
 {%- endmacro -%}
+{#- A group with no students says so: it describes nobody, and the status already
+    tells. A range row's size is withheld like a suppressed one's. -#}
+{%- macro students(row) -%}
+{%- if row.n_size is not none %}{{ row.n_size }}
+{%- elif row.status == "no students" %}0
+{%- elif row.status == "range" %}not shown
+{%- else %}suppressed{% endif -%}
+{%- endmacro -%}
 <!DOCTYPE html>
 <html lang="en">
 <head>
@@ -231,7 +239,7 @@ last year {{ section.headline.last_year_text }}; projected
 <tbody>
 {% for row in chart.rows %}<tr>
 <th scope="row">{{ row[chart.row_name] }}</th>
-<td>{{ row.n_size if row.n_size is not none else "suppressed" }}</td>
+<td>{{ students(row) }}</td>
 <td>{{ row.rate_so_far_text }}</td><td>{{ row.last_year_text }}</td>
 <td>{{ "%.0f"|format(100 * row.target) }}%</td><td>{{ row.projected_text }}</td>
 <td>{{ on_track(row) }}</td>
@@ -249,7 +257,7 @@ last year {{ section.headline.last_year_text }}; projected
 <th scope="col">Projected (90% interval)</th><th scope="col">On track</th></tr></thead>
 <tbody>
 {% for row in school.rows %}<tr><th scope="row">{{ row.group_label }}</th>
-<td>{{ row.n_size if row.n_size is not none else "suppressed" }}</td>
+<td>{{ students(row) }}</td>
 <td>{{ row.rate_so_far_text }}</td><td>{{ row.last_year_text }}</td>
 <td>{{ row.projected_text }}</td>
 <td>{{ on_track(row) }}</td>

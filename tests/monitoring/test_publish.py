@@ -96,6 +96,7 @@ def test_suppressed_rows_publish_nothing_and_visible_rows_meet_min_n(published):
     assert (rows.loc[rows["n_size"].notna(), "n_size"] >= min_n).all()
     ranged = rows[rows["status"] == "range"]
     assert ranged["n_missed"].isna().all() and ranged["rate_so_far"].isna().all()
+    assert ranged["n_size"].isna().all()
 
 
 def test_district_figures_match_the_students(published):
