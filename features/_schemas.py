@@ -220,8 +220,11 @@ def _born_between(low: dt.date) -> Callable[[pd.Series], pd.Series]:
     return check
 
 
-def in_school_year(spring_year: pd.Series, day: pd.Series) -> pd.Series:
-    """Whether ``day`` falls in the school year named by ``spring_year``.
+def in_school_year(
+    spring_year: pd.Series, day: pd.Series, years_before: int = 0
+) -> pd.Series:
+    """Whether ``day`` falls in the school year named by ``spring_year``, or in one
+    of the ``years_before`` school years before it.
 
     The span is wide enough for any district's calendar: from 1 July of the year
     before to 31 August (both inclusive), so school year 2024 runs from 2023-07-01
@@ -235,14 +238,20 @@ def in_school_year(spring_year: pd.Series, day: pd.Series) -> pd.Series:
         pc.add(pc.multiply(pc.year(days), 12), pc.month(days)).to_pandas(),
         index=day.index,
     )
-    return (month >= (spring_year - 1) * 12 + 7) & (month <= spring_year * 12 + 8)
+    first = (spring_year - 1 - years_before) * 12 + 7
+    return (month >= first) & (month <= spring_year * 12 + 8)
 
 
-def _in_school_year_rule(column: str) -> RowRule:
+def _in_school_year_rule(column: str, years_before: int = 0) -> RowRule:
+    span = ", 1 July of the year before to 31 August"
+    if years_before:
+        # A state test is often filed under the school year its score informs: the
+        # Ed-Fi sample files its spring 2021 tests under 2021-2022.
+        span = " or the year before, 1 July two years before to 31 August"
     return RowRule(
-        f"{column} is outside its school_year, 1 July of the year before to 31 August",
+        f"{column} is outside its school_year{span}",
         ("school_year", column),
-        in_school_year,
+        lambda spring_year, day: in_school_year(spring_year, day, years_before),
     )
 
 
@@ -617,7 +626,7 @@ TABLES: dict[str, TableSpec] = {
             },
             key=("student_id", "subject", "date"),
             required=False,
-            row_rules=(_in_school_year_rule("date"),),
+            row_rules=(_in_school_year_rule("date", years_before=1),),
             references=(_STUDENT,),
         ),
         TableSpec(

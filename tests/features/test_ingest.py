@@ -866,6 +866,8 @@ def test_implausible_values_are_quarantined_with_the_rule(config, tmp_path):
         "00123,2024,2024-04-10,math,2450,3,yes\n"
         "00123,2024,2026-04-10,ela,2450,3,yes\n"
         "00456,2024,2024-04-10,math,1e23,3,yes\n"
+        "00456,2024,2022-07-01,ela,2450,3,yes\n"
+        "00456,2024,2022-06-30,math,2450,3,yes\n"
     )
     report = ingest(
         config,
@@ -894,9 +896,11 @@ def test_implausible_values_are_quarantined_with_the_rule(config, tmp_path):
         "31 August (school_year '2024', term_end_date '2030-10-25')"
     }
     assert reasons(report, "assessments") == {
-        2: "date is outside its school_year, 1 July of the year before to 31 August "
-        "(school_year '2024', date '2026-04-10')",
+        2: "date is outside its school_year or the year before, 1 July two years "
+        "before to 31 August (school_year '2024', date '2026-04-10')",
         3: "scale_score: '1e23' is outside the allowed range 0 to 10000",
+        5: "date is outside its school_year or the year before, 1 July two years "
+        "before to 31 August (school_year '2024', date '2022-06-30')",
     }
     for table in ("students", "enrollments", "discipline", "grades", "assessments"):
         assert report.tables[table].loaded == report.tables[table].read - len(
