@@ -55,6 +55,7 @@ KEY_COLUMNS = ("student_id", "as_of_date", "school_year", "checkpoint", "school_
 # Words of an input the mapping gives none for; ``{name}`` is the column's name.
 DEFAULT_WORDS = {
     "number": "{name} {{value}} (median {{reference}})",
+    "count": "{name} {{value}} (median {{reference}})",
     "flag": "{name}: {{value}}",
     "category": "{name}: {{value}}",
 }
@@ -158,15 +159,17 @@ def table_catalog(table: StudentTable) -> dict[str, Feature]:
 
     An input's kind follows its values: text is a ``category``, a number column
     holding only 0 and 1 (yes/no columns become that) a ``flag``, any other a
-    ``number``. Its domain and words come from the mapping, or are ``other`` and
-    the column's name with its value.
+    ``number``; a column the mapping lists in ``[features] counts`` is a ``count``
+    (the service then refuses a negative one). Its domain and words come from the
+    mapping, or are ``other`` and the column's name with its value.
     """
     mapping = table.mapping
     domains = mapping.features.domains if mapping else {}
     words = mapping.features.words if mapping else {}
+    counts = set(mapping.features.counts) if mapping else set()
     catalog = {}
     for column in table.feature_columns:
-        kind = _kind(table.features[column])
+        kind = "count" if column in counts else _kind(table.features[column])
         catalog[column] = Feature(
             name=column,
             domain=domains.get(column, "other"),

@@ -110,6 +110,16 @@ def test_the_stored_catalog_describes_the_tables_own_inputs(config, tmp_path):
     assert [entry["name"] for entry in stored["features"]] == list(catalog)
 
 
+def test_a_mapped_count_is_stored_as_a_count(config, tmp_path):
+    mapping = SMALL_MAPPING.read_text(encoding="utf-8") + 'counts = ["age"]\n'
+
+    ingest_student_table(config, SMALL, _mapping(tmp_path, mapping))
+
+    catalog = feature_catalog_for(config.state_dir)
+    assert catalog["age"].kind == "count"
+    assert catalog["age"].describe(16.0, 17.0) == "age 16 (median 17)"
+
+
 def test_include_puts_excluded_columns_back():
     table = read_student_table(SMALL, SMALL_MAPPING, include=["G1"])
     assert table.feature_columns == ["age", "paid", "Mjob", "G1"]

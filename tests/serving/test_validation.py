@@ -397,3 +397,25 @@ def test_a_district_starting_its_year_in_september_moves_the_school_year_span():
         "as_of_date 2025-09-01 is not in school year 2025, which runs from "
         "2024-09-01 to 2025-08-31 (both inclusive)"
     ]
+
+
+def test_a_flat_tables_count_column_refuses_a_negative_count():
+    catalog = {
+        "absences": {"domain": "attendance", "template": "{value}", "kind": "count"},
+        "Mjob": {"domain": "other", "template": "{value}", "kind": "category"},
+    }
+    record = record_model(catalog)
+
+    with pytest.raises(ValidationError) as error:
+        record.model_validate_json('{"as_of_date": "2025-02-01", "absences": -5}')
+
+    assert error.value.errors()[0]["loc"] == ("absences",)
+    assert (
+        error.value.errors()[0]["msg"] == "Input should be greater than or equal to 0"
+    )
+    assert (
+        record.model_validate_json(
+            '{"as_of_date": "2025-02-01", "absences": 4, "Mjob": "astronaut"}'
+        ).Mjob
+        == "astronaut"
+    )
