@@ -102,7 +102,7 @@ def test_ingest_writes_one_snapshot_per_student_without_later_grades(run):
     assert len(inputs) == 28
     assert (catalog["failures"].domain, catalog["failures"].kind) == (
         "course_performance",
-        "number",
+        "count",
     )
     assert (catalog["Mjob"].kind, catalog["higher"].kind) == ("category", "flag")
     schools = _snapshots(run, "school_snapshots")
