@@ -406,6 +406,13 @@ def _ingest_table(
                 raise ExportRefused(str(refused)) from None
             refusal, read = str(refused), 0
             _create_staging(connection, spec)
+        if spec.required and read == 0:
+            # A header with no rows is no export of a district: loading it would
+            # quarantine every row that refers to its students or schools.
+            raise ExportRefused(
+                f"required table {spec.name} ({origin}) has a header but no rows; "
+                "an export lists every row of its required tables"
+            )
     duplicates = _check_rows(connection, spec, in_previous)
     loaded, unchanged = _merge(connection, spec, in_previous)
     quarantined = _count(connection, _staging("rejected", spec))

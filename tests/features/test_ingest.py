@@ -977,3 +977,19 @@ def test_the_demo_starts_from_a_fresh_warehouse(tmp_path, monkeypatch):
     held = {row[0] for row in table_rows(config, "students")}
     assert "00123" not in held
     assert len(held) > 0
+
+
+def test_a_required_table_with_a_header_and_no_rows_refuses_the_run(config, tmp_path):
+    ingest(config, tmp_path)
+    warehouse = config.state_dir / "warehouse.duckdb"
+    before = warehouse.read_bytes()
+    header_only = STUDENTS.splitlines(keepends=True)[0]
+
+    with pytest.raises(ExportRefused) as error:
+        ingest(config, tmp_path / "second", students_csv=header_only)
+
+    assert str(error.value) == (
+        "required table students (students.csv) has a header but no rows; an export "
+        "lists every row of its required tables"
+    )
+    assert warehouse.read_bytes() == before
