@@ -63,7 +63,9 @@ def format_value(value: object, kind: Kind) -> str:
     if kind == "rate":
         return f"{number:.0%}"
     if kind == "count":
-        return f"{number:.0f}"
+        # A student's count is whole; a median of counts may fall halfway
+        # (4.5 absences), which rounding would misstate.
+        return f"{number:.0f}" if number.is_integer() else f"{number:.1f}"
     if kind == "flag":
         return "yes" if number >= 0.5 else "no"
     if kind == "z":

@@ -218,6 +218,10 @@ def test_feature_describes_itself_in_plain_words():
     )
     assert rate.raises_risk == "lower"
     assert FEATURE_CATALOG["in_tutoring"].describe(1.0) == "in tutoring now: yes"
+    # A median of counts can fall halfway; a student's own count never does.
+    assert FEATURE_CATALOG["tardies"].describe(3.0, 4.5) == (
+        "late 3 times so far (district median 4.5)"
+    )
     assert FEATURE_CATALOG["ela_scale_z"].describe(float("nan"), 0.0) == (
         "last ELA test score unknown (district median +0.0 SD)"
     )
