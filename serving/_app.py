@@ -207,8 +207,8 @@ class OnTrackApp:
         principal = self._caller(authorization, "explain")
         if (record is None) == (student_id is None):
             raise RequestError(
-                "give either record (one student's snapshot row) or student_id (a "
-                "student of the latest scoring), not both",
+                "give one of record (one student's snapshot row) or student_id (a "
+                "student of the latest scoring), not both and not neither",
                 ("record",),
                 "missing",
             )
@@ -216,21 +216,33 @@ class OnTrackApp:
             authorize_schools(principal, [record.school_id], ("record", "school_id"))
             snapshot_row = dict(record)
         else:
-            snapshot_row = self.scores.student_snapshot(student_id)
+            snapshot_row = self.scores.student_snapshot(student_id, principal.schools)
             if not principal.sees_school(snapshot_row.get("school_id")):
-                # The student's school is not named: it is not the caller's to know.
-                raise AuthorizationError(
-                    f"token {principal.name!r} is limited to schools "
-                    f"{', '.join(sorted(principal.schools))}; student "
-                    f"{student_id!r} is not at them as of {self.scores.as_of_date}",
+                # The same answer as for an id nobody has: a counselor learns
+                # neither the student's school nor that the id exists elsewhere.
+                raise NotFoundError(
+                    f"no such student at schools {', '.join(sorted(principal.schools))}"
+                    f" in the snapshot of {self.scores.as_of_date}",
                     ("student_id",),
                 )
         scorers = self._scorers()
         if kpi is not None:
             scorers = {kpi: self._scorer(kpi)}
+        grade = [snapshot_row.get("grade")]
         kpis = [
             KpiExplanation(**_finite_explanation(scorer.explain(snapshot_row)))
-            for scorer in scorers.values()
+            if scorer.applies_to_grades(grade)[0]
+            else KpiExplanation(
+                kpi=kpi_name,
+                model_version=scorer.model_version,
+                risk=None,
+                tier=NOT_APPLICABLE,
+                base_value=None,
+                margin=None,
+                by_domain={},
+                by_feature=[],
+            )
+            for kpi_name, scorer in scorers.items()
         ]
         school_id = snapshot_row.get("school_id")
         self.audit.record(principal, "explain", [school_id], 1)

@@ -400,15 +400,17 @@ class FeatureContribution(BaseModel):
 class KpiExplanation(BaseModel):
     """One KPI's risk split exactly into contributions (log-odds).
 
-    ``base_value`` plus every feature's ``contribution`` equals ``margin``.
+    ``base_value`` plus every feature's ``contribution`` equals ``margin``. For a
+    grade the KPI is not measured in, tier is ``not_applicable`` and there is no
+    risk and no contribution.
     """
 
     kpi: str
     model_version: str
-    risk: float
-    tier: Tier
-    base_value: float
-    margin: float
+    risk: float | None
+    tier: ScoredTier
+    base_value: float | None
+    margin: float | None
     by_domain: dict[str, float]
     by_feature: list[FeatureContribution]
 

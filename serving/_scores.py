@@ -115,8 +115,15 @@ class ScoredData:
             students = students.iloc[:top_k]
         return students
 
-    def student_snapshot(self, student_id: str) -> dict[str, Any]:
-        """The indicator row of one student as of the latest scoring."""
+    def student_snapshot(
+        self, student_id: str, schools: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """The indicator row of one student as of the latest scoring.
+
+        ``schools`` (a counselor's) words the not-found message the way the
+        service words a student of another school, so the two read alike. The
+        message never repeats the id: refusals are logged.
+        """
         if self.student_snapshots is None:
             raise NotReadyError(
                 f"no student snapshots of the latest scoring at "
@@ -124,8 +131,9 @@ class ScoredData:
                 "and `ontrack score` first"
             )
         if student_id not in self.student_snapshots.index:
+            where = f" at schools {', '.join(sorted(schools))}" if schools else ""
             raise NotFoundError(
-                f"no student {student_id!r} in the snapshot of {self.as_of_date}",
+                f"no such student{where} in the snapshot of {self.as_of_date}",
                 ("student_id",),
             )
         row = self.student_snapshots.loc[student_id].to_dict()

@@ -258,6 +258,51 @@ def test_a_body_larger_than_the_service_reads_is_refused_unread(client):
     )
 
 
+def test_a_chunked_body_is_read_only_up_to_the_limit(client):
+    chunk = b" " * (1024 * 1024)
+
+    def body():
+        yield b"{"
+        for _ in range(33):
+            yield chunk
+        yield b"}"
+
+    response = client.post(
+        "/score", content=body(), headers={**LEADER, "content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"] == (
+        "body: the body has more than 33,554,432 bytes, the most the service reads "
+        "(10,000 demo records take about 11 MB)"
+    )
+
+
+def test_a_chunked_body_under_the_limit_reaches_the_endpoint(client):
+    def body():
+        yield b'{"school_id": "0001",'
+        yield b' "kpi": "chronic_absence"}'
+
+    response = client.post(
+        "/at_risk",
+        content=body(),
+        headers={**LEADER, "content-type": "application/json"},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["school_id"] == "0001"
+
+
+def test_without_a_token_a_large_body_is_refused_as_unauthenticated(client):
+    body = b"{" + b" " * (32 * 1024 * 1024) + b"}"
+
+    response = client.post(
+        "/score", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 401
+
+
 def test_published_files_are_plain_gets_without_a_token(client, district):
     before = len(audit_lines(district))
 

@@ -253,8 +253,8 @@ def test_a_refused_input_is_logged_as_one_line_without_values(client, caplog):
         (
             "/explain",
             {"record": None},
-            "record: give either record (one student's snapshot row) or student_id "
-            "(a student of the latest scoring), not both",
+            "record: give one of record (one student's snapshot row) or student_id "
+            "(a student of the latest scoring), not both and not neither",
         ),
         (
             "/explain",
