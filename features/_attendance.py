@@ -31,26 +31,33 @@ ABSENCE_CATEGORIES = ("excused", "unexcused")
 TARDY = "tardy"
 
 
-def absence_days(
+def attendance_days(
     attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
 ) -> ir.Table:
-    """One row per student and date with an absence, placed in enrolment.
+    """One row per student and date with an attendance record, placed in enrolment.
 
-    Reads the ``excused`` and ``unexcused`` rows of ``attendance``; tardies are
-    counted row by row (:func:`counted_tardies`). Returns ``student_id``,
-    ``school_year``, ``date``, ``school_id`` (the school of the stay counting the
-    day, null outside enrolment), ``counted`` (enrolled on an instructional day),
-    ``days_through`` (that school's instructional-day number), ``missed`` (capped at
-    1), ``unexcused_missed`` and ``absence_missed`` (the uncapped sum).
+    Returns ``student_id``, ``school_year``, ``date``, ``school_id`` (the school of
+    the stay counting the day, null outside enrolment), ``counted`` (enrolled on an
+    instructional day), ``missed`` (the ``excused`` and ``unexcused`` fractions
+    added up and capped at 1), ``absence_missed`` (the uncapped sum),
+    ``unexcused_missed``, ``tardies``, ``records`` (attendance rows that day) and
+    ``absence_streak`` (on a counted day missed whole, how many such days in a row
+    at the stay's school end on it, itself included; null on other days): the
+    longest streak before an as-of date is the largest ``absence_streak`` before it.
+
+    Each row depends on the records of its own day and, for ``absence_streak``, on
+    the earlier days of the school year only: the table can be built once for the
+    whole warehouse (ingest stores it, see ``features._stored_days``) and cut at
+    any as-of date.
     """
-    absences = attendance.filter(attendance.category.isin(ABSENCE_CATEGORIES))
-    # Grouped on two keys with the school year added after: this grouping has about
-    # one group per row and is the costliest step of a snapshot.
-    per_day = absences.group_by("student_id", "date").agg(
-        absence_missed=absences.fraction_missed.sum(),
-        unexcused_missed=absences.fraction_missed.sum(
-            where=absences.category == "unexcused"
+    is_absence = attendance.category.isin(ABSENCE_CATEGORIES)
+    per_day = attendance.group_by("student_id", "date").agg(
+        absence_missed=attendance.fraction_missed.sum(where=is_absence),
+        unexcused_missed=attendance.fraction_missed.sum(
+            where=attendance.category == "unexcused"
         ),
+        tardies=attendance.count(where=attendance.category == TARDY),
+        records=attendance.count(),
     )
     per_day = per_day.select(
         "student_id",
@@ -58,44 +65,41 @@ def absence_days(
         school_year=school_year_of(per_day.date, school_year_start),
         absence_missed=ibis.coalesce(per_day.absence_missed, 0.0),
         unexcused_missed=ibis.coalesce(per_day.unexcused_missed, 0.0),
+        tardies=per_day.tardies,
+        records=per_day.records,
     )
-    located = _placed(per_day, stays, day_index)
-    return located.mutate(missed=ibis.least(located.absence_missed, 1.0))
-
-
-def counted_tardies(
-    attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
-) -> ir.Table:
-    """The ``tardy`` rows on days that count: ``student_id``, ``school_year``, ``date``.
-
-    Row by row, not per day: a tardy adds nothing to the days absent, so only the
-    count matters, and a grouping per day costs more than the rows it would save.
-    """
-    placed = placed_records(
-        attendance.filter(attendance.category == TARDY),
-        stays,
-        day_index,
-        school_year_start,
+    placed = _placed(per_day, stays, day_index)
+    missed = ibis.least(placed.absence_missed, 1.0)
+    placed = placed.mutate(missed=missed, whole_day=placed.counted & (missed >= 1.0))
+    # Gaps and islands: on consecutive school days ``days_through`` rises by one, as
+    # does the number of the student's whole days missed at that school, so their
+    # difference is constant along a run and names it.
+    in_order = ibis.window(
+        group_by=["student_id", "school_year", "school_id", "whole_day"],
+        order_by="date",
     )
-    return placed.filter(placed.counted).select("student_id", "school_year", "date")
-
-
-def placed_records(
-    attendance: ir.Table, stays: ir.Table, day_index: ir.Table, school_year_start: str
-) -> ir.Table:
-    """Each attendance row, placed in enrolment like the days of :func:`absence_days`.
-
-    Returns ``student_id``, ``date``, ``category`` and, as there, ``school_year``,
-    ``school_id`` (the stay's, not the row's), ``counted`` and ``days_through``:
-    every row of one student and day lands in the same stay and calendar.
-    """
-    rows = attendance.select(
+    placed = placed.mutate(position=ibis.row_number().over(in_order))
+    placed = placed.mutate(run=placed.days_through - placed.position)
+    in_run = ibis.window(
+        group_by=["student_id", "school_year", "school_id", "whole_day", "run"],
+        order_by="date",
+    )
+    placed = placed.mutate(run_days=ibis.row_number().over(in_run) + 1)
+    return placed.select(
         "student_id",
+        "school_year",
         "date",
-        "category",
-        school_year=school_year_of(attendance.date, school_year_start),
+        "school_id",
+        "counted",
+        "missed",
+        "absence_missed",
+        "unexcused_missed",
+        "tardies",
+        "records",
+        absence_streak=ibis.ifelse(
+            placed.whole_day, placed.run_days, ibis.null("int64")
+        ),
     )
-    return _placed(rows, stays, day_index)
 
 
 def _placed(rows: ir.Table, stays: ir.Table, day_index: ir.Table) -> ir.Table:
@@ -123,62 +127,59 @@ def attendance_indicators(
     student_periods: ir.Table,
     stays: ir.Table,
     day_index: ir.Table,
-    absences: ir.Table,
-    tardies: ir.Table,
+    days: ir.Table,
 ) -> ir.Table:
     """Attendance of each student and period, from the period's start to its as-of.
 
     ``student_periods`` has ``student_id``, ``school_year``, ``as_of_date``
-    (exclusive) and ``recent_from`` (inclusive, may be null); ``absences`` is the
-    output of :func:`absence_days`, ``tardies`` of :func:`counted_tardies`. Returns
-    one row per student and period with ``days_enrolled``, ``days_absent``,
-    ``attendance_rate``, ``unexcused_share``, ``tardies``,
-    ``longest_absence_streak``, ``attendance_rate_last_20`` and
+    (exclusive) and ``recent_from`` (inclusive, may be null); ``days`` is the output
+    of :func:`attendance_days`. Returns one row per student and period with
+    ``days_enrolled``, ``days_absent``, ``attendance_rate``, ``unexcused_share``,
+    ``tardies``, ``longest_absence_streak``, ``attendance_rate_last_20`` and
     ``attendance_trend`` (the recent rate minus the rate before the window). A rate
     without days to divide by is null.
     """
-    days = enrolled_days(student_periods, stays, day_index)
-    counted = absences.filter(absences.counted)
-    before = counted.join(
+    enrolled = enrolled_days(student_periods, stays, day_index)
+    counted = days.filter(days.counted)
+    # The days are cut at the as-of dates (a handful of rows) before any join on
+    # students; only the days of the recent windows meet the periods themselves.
+    as_of = student_periods.group_by("school_year", "as_of_date").agg(
+        recent_floor=student_periods.recent_from.min()
+    )
+    so_far = counted.join(
+        as_of,
+        [counted.school_year == as_of.school_year, counted.date < as_of.as_of_date],
+    ).select(*[counted[column] for column in counted.columns], as_of.as_of_date)
+    totals = so_far.group_by("student_id", "as_of_date").agg(
+        days_absent=so_far.missed.sum(),
+        unexcused_missed=so_far.unexcused_missed.sum(),
+        absence_missed=so_far.absence_missed.sum(),
+        tardies=so_far.tardies.sum(),
+        longest_absence_streak=so_far.absence_streak.max(),
+    )
+    lately = counted.join(
+        as_of,
+        [
+            counted.school_year == as_of.school_year,
+            counted.date < as_of.as_of_date,
+            counted.date >= as_of.recent_floor,
+        ],
+    ).select(counted.student_id, counted.date, counted.missed, as_of.as_of_date)
+    recent = lately.join(
         student_periods,
         [
-            counted.student_id == student_periods.student_id,
-            counted.school_year == student_periods.school_year,
-            counted.date < student_periods.as_of_date,
+            lately.student_id == student_periods.student_id,
+            lately.as_of_date == student_periods.as_of_date,
+            lately.date >= student_periods.recent_from,
         ],
-    ).select(
-        counted.student_id,
-        student_periods.as_of_date,
-        counted.date,
-        counted.missed,
-        counted.unexcused_missed,
-        counted.absence_missed,
-        counted.school_id,
-        counted.days_through,
-        student_periods.recent_from,
+    ).select(lately.student_id, lately.as_of_date, lately.missed)
+    recent = recent.group_by("student_id", "as_of_date").agg(
+        recent_days_absent=recent.missed.sum()
     )
-    totals = before.group_by("student_id", "as_of_date").agg(
-        days_absent=before.missed.sum(),
-        recent_days_absent=before.missed.sum(where=before.date >= before.recent_from),
-        unexcused_missed=before.unexcused_missed.sum(),
-        absence_missed=before.absence_missed.sum(),
-    )
-    tardy_before = tardies.join(
-        student_periods,
-        [
-            tardies.student_id == student_periods.student_id,
-            tardies.school_year == student_periods.school_year,
-            tardies.date < student_periods.as_of_date,
-        ],
-    ).select(tardies.student_id, student_periods.as_of_date)
-    tardy_counts = tardy_before.group_by("student_id", "as_of_date").agg(
-        tardies=tardy_before.count()
-    )
-    streaks = _longest_streaks(before)
     keys = ["student_id", "as_of_date"]
     joined = (
         student_periods.select("student_id", "as_of_date")
-        .left_join(days, keys)
+        .left_join(enrolled, keys)
         .select(
             "student_id",
             "as_of_date",
@@ -189,17 +190,14 @@ def attendance_indicators(
     joined = joined.left_join(totals, keys).select(
         *[joined[column] for column in joined.columns],
         days_absent=ibis.coalesce(totals.days_absent, 0.0),
-        recent_days_absent=ibis.coalesce(totals.recent_days_absent, 0.0),
         unexcused_missed=ibis.coalesce(totals.unexcused_missed, 0.0),
         absence_missed=ibis.coalesce(totals.absence_missed, 0.0),
+        tardies=ibis.coalesce(totals.tardies, 0),
+        longest_absence_streak=ibis.coalesce(totals.longest_absence_streak, 0),
     )
-    joined = joined.left_join(tardy_counts, keys).select(
+    joined = joined.left_join(recent, keys).select(
         *[joined[column] for column in joined.columns],
-        tardies=ibis.coalesce(tardy_counts.tardies, 0),
-    )
-    joined = joined.left_join(streaks, keys).select(
-        *[joined[column] for column in joined.columns],
-        longest_absence_streak=ibis.coalesce(streaks.longest_absence_streak, 0),
+        recent_days_absent=ibis.coalesce(recent.recent_days_absent, 0.0),
     )
     return _rates(joined)
 
@@ -207,10 +205,12 @@ def attendance_indicators(
 def year_attendance(
     stays: ir.Table,
     day_index: ir.Table,
-    absences: ir.Table,
+    days: ir.Table,
     school_year_start: str,
 ) -> ir.Table:
     """Days enrolled and absent of each student and whole school year.
+
+    ``days`` is the output of :func:`attendance_days`.
 
     Returns ``student_id``, ``school_year``, ``days_enrolled``, ``days_absent`` and
     ``attendance_rate`` for every student and year with a stay.
@@ -220,13 +220,13 @@ def year_attendance(
         as_of_date=year_first_day(years.school_year + 1, school_year_start),
         recent_from=ibis.null("date"),
     )
-    days = enrolled_days(periods, stays, day_index)
-    counted = absences.filter(absences.counted)
+    enrolled = enrolled_days(periods, stays, day_index)
+    counted = days.filter(days.counted)
     absent = counted.group_by("student_id", "school_year").agg(
         days_absent=counted.missed.sum()
     )
     keyed = periods.select("student_id", "school_year", "as_of_date")
-    totals = attach(keyed, days, ["student_id", "as_of_date"])
+    totals = attach(keyed, enrolled, ["student_id", "as_of_date"])
     totals = attach(totals, absent, ["student_id", "school_year"])
     days_enrolled = ibis.coalesce(totals.days_enrolled, 0)
     days_absent = ibis.coalesce(totals.days_absent, 0.0)
@@ -236,28 +236,6 @@ def year_attendance(
         days_enrolled=days_enrolled.cast("float64"),
         days_absent=days_absent,
         attendance_rate=_present_share(days_absent, days_enrolled),
-    )
-
-
-def _longest_streaks(before: ir.Table) -> ir.Table:
-    """Longest run of whole days absent before each as-of date (gaps and islands).
-
-    ``before`` holds the counted absence days of each student and period dated
-    before its as-of date. On consecutive school days ``days_through`` rises by one,
-    as does the row number of the student's whole-day absences at that school, so
-    their difference is constant along a run and names it.
-    """
-    whole_days = before.filter(before.missed >= 1.0)
-    in_order = ibis.window(
-        group_by=["student_id", "as_of_date", "school_id"], order_by="date"
-    )
-    whole_days = whole_days.mutate(position=ibis.row_number().over(in_order))
-    whole_days = whole_days.mutate(run=whole_days.days_through - whole_days.position)
-    runs = whole_days.group_by("student_id", "as_of_date", "school_id", "run").agg(
-        length=whole_days.count()
-    )
-    return runs.group_by("student_id", "as_of_date").agg(
-        longest_absence_streak=runs.length.max()
     )
 
 

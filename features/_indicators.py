@@ -27,9 +27,8 @@ import ibis.expr.types as ir
 from features._abc_flags import ABC_COLUMNS, abc_flags
 from features._assessments import assessment_indicators
 from features._attendance import (
-    absence_days,
+    attendance_days,
     attendance_indicators,
-    counted_tardies,
     year_attendance,
 )
 from features._behaviour import behaviour_indicators, year_behaviour
@@ -53,6 +52,7 @@ from features._labels import (
     student_years,
 )
 from features._mobility import mobility_indicators
+from features._stored_days import STORED_DAYS
 from ontrack.config import KPI, DistrictConfig
 
 WAREHOUSE_TABLES = (
@@ -98,38 +98,28 @@ class _Sources:
     tables: Mapping[str, ir.Table]
     stays: ir.Table
     day_index: ir.Table
-    attendance: ir.Table
     school_year_start: str
     stage: Stage
+    until: dt.date | None
 
-    def absences(self, school_years: Iterable[int]) -> ir.Table:
-        """The absence days (see ``absence_days``) of ``school_years``.
+    def attendance_days(self, school_years: Iterable[int]) -> ir.Table:
+        """The attendance days (see ``attendance_days``) of ``school_years``.
 
-        Built where they are read rather than staged: writing out one row per
-        student-day took longer than grouping the attendance rows again, and each
-        school year's days are read in one place (a year as of its checkpoints, or
-        the year before them as a whole).
+        Read from the warehouse's stored ``attendance_days`` when ``tables`` has it
+        (see ``features._stored_days``), else derived from the attendance rows of
+        those years where they are read: each school year's days are read in one
+        place (a year as of its checkpoints, or the year before them as a whole).
         """
-        return absence_days(
-            self._attendance_in(school_years),
-            self.stays,
-            self.day_index,
-            self.school_year_start,
+        stored = self.tables.get(STORED_DAYS)
+        source = stored if stored is not None else self.tables["attendance"]
+        rows = source.filter(
+            _in_school_years(source.date, school_years, self.school_year_start)
         )
-
-    def tardies(self, school_years: Iterable[int]) -> ir.Table:
-        """The tardies on counted days (see ``counted_tardies``) of ``school_years``."""
-        return counted_tardies(
-            self._attendance_in(school_years),
-            self.stays,
-            self.day_index,
-            self.school_year_start,
-        )
-
-    def _attendance_in(self, school_years: Iterable[int]) -> ir.Table:
-        return self.attendance.filter(
-            _in_school_years(self.attendance.date, school_years, self.school_year_start)
-        )
+        if self.until is not None:
+            rows = rows.filter(rows.date < self.until)
+        if stored is not None:
+            return rows
+        return attendance_days(rows, self.stays, self.day_index, self.school_year_start)
 
 
 def _sources(
@@ -139,9 +129,9 @@ def _sources(
     stage: Stage,
     until: dt.date | None = None,
 ) -> _Sources:
-    """Stays, the day index and the attendance rows of ``school_years``.
+    """Stays and the day index of ``school_years``.
 
-    ``until`` (exclusive) drops the attendance rows no snapshot will read.
+    ``until`` (exclusive) drops the attendance days no snapshot will read.
     """
     missing = [name for name in WAREHOUSE_TABLES if name not in tables]
     if missing:
@@ -151,17 +141,11 @@ def _sources(
     # Only the school years asked for: a snapshot reads its year and the one before.
     enrollments = tables["enrollments"]
     enrollments = enrollments.filter(enrollments.school_year.isin(years))
-    attendance = tables["attendance"]
-    end = first_day_of_year(years[-1] + 1, start)
-    attendance = attendance.filter(
-        attendance.date >= first_day_of_year(years[0], start),
-        attendance.date < (min(until, end) if until else end),
-    )
     stays = stage("stays", enrolment_stays(enrollments, start))
     day_index = stage(
         "day_index", instructional_day_index(tables["calendar"], years, start)
     )
-    return _Sources(tables, stays, day_index, attendance, start, stage)
+    return _Sources(tables, stays, day_index, start, stage, until)
 
 
 def _in_school_years(
@@ -274,8 +258,7 @@ def _this_year(
             periods,
             sources.stays,
             sources.day_index,
-            sources.absences(years),
-            sources.tardies(years),
+            sources.attendance_days(years),
         ),
         behaviour_indicators(
             periods, tables["discipline"], sources.school_year_start
@@ -312,11 +295,11 @@ def _last_year(
     failing_mark, _ = course_failure_rule(config)
     tables, stage, start = sources.tables, sources.stage, sources.school_year_start
     stays = sources.stays.filter(sources.stays.school_year.isin(years))
-    absences = sources.absences(years)
+    days = sources.attendance_days(years)
     grades = tables["grades"].filter(tables["grades"].school_year.isin(years))
     attendance = stage(
         "year_attendance",
-        year_attendance(stays, sources.day_index, absences, start),
+        year_attendance(stays, sources.day_index, days, start),
     )
     behaviour = year_behaviour(tables["discipline"], start)
     behaviour = stage(
@@ -369,13 +352,34 @@ def kpi_labels(
             year_attendance(
                 sources.stays,
                 sources.day_index,
-                sources.absences(years),
+                sources.attendance_days(years),
                 sources.school_year_start,
             ),
         ),
         tables["grades"],
         tables["assessments"],
         config.kpis,
+    )
+
+
+def ignored_attendance(
+    tables: Mapping[str, ir.Table],
+    school_years: Iterable[int],
+    config: DistrictConfig,
+    *,
+    stage: Stage = no_stage,
+) -> ir.Table:
+    """How many attendance records of ``school_years`` no snapshot counts.
+
+    One row: ``days_off`` (records on a day that was not an instructional day of
+    the student's school) and ``not_enrolled`` (records on a day the student was
+    not enrolled).
+    """
+    years = sorted(set(school_years))
+    days = _sources(tables, years, config, stage).attendance_days(years)
+    return days.aggregate(
+        days_off=days.records.sum(where=days.school_id.notnull() & ~days.counted),
+        not_enrolled=days.records.sum(where=days.school_id.isnull()),
     )
 
 

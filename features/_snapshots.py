@@ -24,24 +24,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features._attendance import placed_records
 from features._calendar import (
     as_of_frame,
     checkpoints_with_school_days,
-    instructional_day_index,
     school_year_of,
 )
-from features._enrolment import enrolment_stays
 from features._indicators import (
     WAREHOUSE_TABLES,
     Stage,
     chronic_kpi,
+    ignored_attendance,
     kpi_labels,
     labelled_student_years,
     school_snapshots,
     student_snapshots,
 )
 from features._stored_catalog import remove_feature_catalog
+from features._stored_days import STORED_DAYS, stored_attendance_days
 from ontrack.config import DistrictConfig
 
 logger = logging.getLogger(__name__)
@@ -251,7 +250,7 @@ def build_snapshots(
     today = today or dt.date.today()
     con = _connect(config)
     try:
-        tables = _tables(con)
+        tables = _tables(con, config)
         last_days = _last_school_days(tables, config)
         as_of_dates = checkpoints_with_school_days(config, last_days)
         if not as_of_dates and as_of is None:
@@ -330,7 +329,8 @@ def _connect(config: DistrictConfig):
     return ibis.duckdb.connect(path, read_only=True, threads=config.model.n_jobs)
 
 
-def _tables(con) -> dict[str, ir.Table]:
+def _tables(con, config: DistrictConfig) -> dict[str, ir.Table]:
+    """The warehouse tables, and its stored attendance days when they fit ``config``."""
     # Not ``con.list_tables()``: Ibis 12 calls a method DuckDB 2 no longer has.
     listed = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
     present = {row[0] for row in listed}
@@ -348,6 +348,9 @@ def _tables(con) -> dict[str, ir.Table]:
                 f"warehouse table {name}: missing columns {', '.join(absent)}; "
                 f"expected {', '.join(columns)} (docs/CONTRACTS.md)"
             )
+    days = stored_attendance_days(con, config.district.school_year_start)
+    if days is not None:
+        tables[STORED_DAYS] = days
     return tables
 
 
@@ -462,20 +465,8 @@ def _ignored_absences(
     stage: Stage,
 ) -> tuple[int, int]:
     """Attendance records on days off, and on days the student was not enrolled."""
-    start = config.district.school_year_start
-    stays = stage("stays", enrolment_stays(tables["enrollments"], start))
-    index = stage(
-        "day_index", instructional_day_index(tables["calendar"], years, start)
-    )
-    records = placed_records(tables["attendance"], stays, index, start)
-    records = records.filter(records.school_year.isin(years))
     counts = con.to_pyarrow(
-        records.aggregate(
-            days_off=records.count(
-                where=records.school_id.notnull() & ~records.counted
-            ),
-            not_enrolled=records.count(where=records.school_id.isnull()),
-        )
+        ignored_attendance(tables, years, config, stage=stage)
     ).to_pylist()[0]
     return counts["days_off"] or 0, counts["not_enrolled"] or 0
 

@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from features._schemas import SQL_TYPES, TABLES, IngestError, TableSpec
+from features._stored_days import store_attendance_days
 
 if TYPE_CHECKING:
     from ontrack.config import DistrictConfig
@@ -106,13 +107,20 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def write_warehouse(state_dir: Path, tables: Mapping[str, pd.DataFrame]) -> Path:
+def write_warehouse(
+    state_dir: Path,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    school_year_start: str | None = None,
+) -> Path:
     """Replace the warehouse of ``state_dir`` with these canonical frames, as they are.
 
     For tests and tools that build a tiny district without CSV files: each frame
     has canonical column names and values DuckDB can cast to the column types
     (``"2024-03-15"`` or a date for a ``DATE``). A table left out is empty; an
-    optional column left out is missing (NULL). Rows are *not* validated.
+    optional column left out is missing (NULL). Rows are *not* validated. With
+    ``school_year_start`` the attendance days are stored as ingest stores them
+    (see ``features._stored_days``); without, snapshots derive them.
 
     Raises :class:`IngestError` for an unknown table, an unknown column or a missing
     required column.
@@ -130,6 +138,8 @@ def write_warehouse(state_dir: Path, tables: Mapping[str, pd.DataFrame]) -> Path
             )
             if name in tables:
                 _insert_frame(connection, spec, tables[name])
+        if school_year_start is not None:
+            store_attendance_days(connection, school_year_start)
     return warehouse_path(state_dir)
 
 
