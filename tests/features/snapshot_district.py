@@ -116,9 +116,16 @@ def tiny_district() -> dict[str, pd.DataFrame]:
     }
 
 
-def write_district(state_dir: Path, tables: dict[str, pd.DataFrame]) -> Path:
-    """Write the tables as the warehouse of ``state_dir``."""
-    return write_warehouse(state_dir, tables)
+def write_district(
+    state_dir: Path, tables: dict[str, pd.DataFrame], *, stored: bool = False
+) -> Path:
+    """Write the tables as the warehouse of ``state_dir``.
+
+    With ``stored`` the warehouse also keeps the attendance days, as ingest does
+    (for the tiny district's school-year start); without, snapshots derive them.
+    """
+    start = make_config(state_dir).district.school_year_start if stored else None
+    return write_warehouse(state_dir, tables, school_year_start=start)
 
 
 def _students() -> pd.DataFrame:

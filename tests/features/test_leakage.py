@@ -137,13 +137,16 @@ def _snapshots_as_of(state: Path, config, as_of: dt.date) -> tuple:
     return tuple(snapshots)
 
 
+@pytest.mark.parametrize("stored", [False, True], ids=["derived", "stored days"])
 @pytest.mark.parametrize("as_of", [FIRST_AS_OF, SECOND_AS_OF])
 def test_tiny_district_snapshot_ignores_everything_from_the_as_of_date(
-    district, tmp_path, as_of
+    district, tmp_path, as_of, stored
 ):
+    # ``district`` derives the attendance days; ``stored`` reads the ones stored
+    # from the rewritten events, later ones included.
     config, _, students, schools, _ = district
     rewritten = rewrite_after(tiny_district(), as_of, seed=1)
-    write_district(tmp_path, rewritten)
+    write_district(tmp_path, rewritten, stored=stored)
     after = _snapshots_as_of(tmp_path, make_config(tmp_path), as_of)
     before = [
         frame[frame.as_of_date == as_of]
@@ -168,7 +171,8 @@ def test_generated_district_snapshot_ignores_everything_from_the_as_of_date(
     as_of = dt.date(2025, 2, 1)
     original, rewritten = tmp_path / "original", tmp_path / "rewritten"
     write_district(original, tables)
-    write_district(rewritten, rewrite_after(tables, as_of, seed=2))
+    # Stored days for the rewrite: they hold the later events, cut at the as-of date.
+    write_district(rewritten, rewrite_after(tables, as_of, seed=2), stored=True)
     before = _snapshots_as_of(original, make_config(original), as_of)
     after = _snapshots_as_of(rewritten, make_config(rewritten), as_of)
     assert len(before[0]) > 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from snapshot_district import (
     write_district,
 )
 
-from features import build_snapshots
+from features import build_snapshots, write_warehouse
 from features._snapshots import NoStudentOnDate, WarehouseError
 
 FILES = ("student_snapshots", "school_snapshots", "kpi_labels")
@@ -65,6 +66,46 @@ def test_two_builds_write_the_same_bytes(config):
     build_snapshots(config, today=TODAY)
 
     assert file_bytes(config) == first
+
+
+def test_stored_attendance_days_write_the_same_files_as_deriving_them(config, tmp_path):
+    derived = build_snapshots(config, today=TODAY)
+    stored_config = make_config(tmp_path / "stored")
+    write_district(stored_config.state_dir, tiny_district(), stored=True)
+
+    stored = build_snapshots(stored_config, today=TODAY)
+
+    for name in FILES:
+        pd.testing.assert_frame_equal(
+            written(stored_config, name), written(config, name), obj=name
+        )
+    assert (stored.absences_on_days_off, stored.absences_outside_enrolment) == (
+        derived.absences_on_days_off,
+        derived.absences_outside_enrolment,
+    )
+    assert derived.absences_on_days_off > 0
+
+
+def test_attendance_days_stored_for_another_school_year_start_are_not_read(
+    tmp_path, caplog
+):
+    config = make_config(tmp_path / "derived")
+    write_district(config.state_dir, tiny_district())
+    build_snapshots(config, today=TODAY)
+    # Stored as if school years started on 1 July: the tiny config says 1 August.
+    other = make_config(tmp_path / "other")
+    write_warehouse(other.state_dir, tiny_district(), school_year_start="07-01")
+
+    with caplog.at_level(logging.WARNING, logger="features._stored_days"):
+        build_snapshots(other, today=TODAY)
+
+    assert caplog.messages == [
+        "the warehouse's attendance days were built with school_year_start=07-01, "
+        "not the config's school_year_start=08-01: deriving them (run `ontrack "
+        "ingest` again to store them)"
+    ]
+    for name in FILES:
+        pd.testing.assert_frame_equal(written(other, name), written(config, name))
 
 
 def test_an_ad_hoc_date_is_added_to_the_checkpoints_and_earlier_ones_kept(config):
