@@ -32,16 +32,17 @@ def course_indicators(
     ``latest_core_mark``: the lowest core mark of the most recent term, the one the
     ABC course flag reads.
     """
+    # Cut at the as-of dates (a handful of rows) before meeting the students.
+    as_of = student_periods.select("school_year", "as_of_date").distinct()
     before = grades.join(
-        student_periods,
+        as_of,
         [
-            grades.student_id == student_periods.student_id,
-            grades.school_year == student_periods.school_year,
-            grades.term_end_date < student_periods.as_of_date,
+            grades.school_year == as_of.school_year,
+            grades.term_end_date < as_of.as_of_date,
         ],
     ).select(
         grades.student_id,
-        student_periods.as_of_date,
+        as_of.as_of_date,
         grades.term_end_date,
         grades.mark,
         grades.credits_attempted,
@@ -50,26 +51,21 @@ def course_indicators(
             grades.subject.isin(list(core_subjects)), grades.mark, ibis.null("float64")
         ),
     )
-    # Per term first, then per student: the most recent term's lowest core mark is
-    # an arg-max over terms rather than a window over every mark.
-    per_term = before.group_by("student_id", "as_of_date", "term_end_date").agg(
-        failing=before.count(where=before.mark < failing_mark),
+    # The most recent term's lowest core mark: the core mark that comes last in
+    # order of term, then of the mark from high to low. One pass, no grouping by
+    # term.
+    latest_then_lowest = ibis.struct(
+        {"term_end_date": before.term_end_date, "lowest": -before.core_mark}
+    )
+    marks = before.group_by("student_id", "as_of_date").agg(
+        failing_marks=before.count(where=before.mark < failing_mark),
         core_total=before.core_mark.sum(),
         core_count=before.core_mark.count(),
-        core_lowest=before.core_mark.min(),
         credits_earned=before.credits_earned.sum(),
         credits_attempted=before.credits_attempted.sum(),
         marks=before.mark.count(),
-    )
-    marks = per_term.group_by("student_id", "as_of_date").agg(
-        failing_marks=per_term.failing.sum(),
-        core_total=per_term.core_total.sum(),
-        core_count=per_term.core_count.sum(),
-        credits_earned=per_term.credits_earned.sum(),
-        credits_attempted=per_term.credits_attempted.sum(),
-        marks=per_term.marks.sum(),
-        latest_core_mark=per_term.core_lowest.argmax(
-            per_term.term_end_date, where=per_term.core_lowest.notnull()
+        latest_core_mark=before.core_mark.argmax(
+            latest_then_lowest, where=before.core_mark.notnull()
         ),
     )
     periods = student_periods.select("student_id", "as_of_date")

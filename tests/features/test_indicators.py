@@ -134,6 +134,9 @@ def test_course_marks_count_from_the_end_of_their_term(students):
     assert row["credit_ratio"] == 0.5
     assert row["latest_core_mark"] == 60
     assert row["prior_failures"] == 1
+    # By 1 February term 2 has ended too (core 80, 70, 85): its lowest, not
+    # term 1's 60, is the latest core mark; the art mark of 95 is not core.
+    assert students[("0001", SECOND_AS_OF)]["latest_core_mark"] == 70
     # 0003's mark of 40 belongs to a term that ended on 6 October.
     early, late = students[("0003", FIRST_AS_OF)], students[("0003", SECOND_AS_OF)]
     assert (early["failing_marks"], early["marks_so_far"]) == (0, 0)
