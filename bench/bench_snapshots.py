@@ -119,17 +119,18 @@ def _prepare(name: str, students: int, schools: int, years: int) -> Path:
 
     home = OUT / f"{name}-{students}x{years}"
     state = home / "state"
-    if (state / "warehouse.duckdb").is_file():
+    if _has_stored_attendance(state / "warehouse.duckdb"):
         return state
     config = _config(state)
     started = time.perf_counter()
-    features.generate_demo_district(
-        home / "export",
-        n_students=students,
-        n_schools=schools,
-        n_years=years,
-        file_format="parquet",
-    )
+    if not (home / "export").is_dir():
+        features.generate_demo_district(
+            home / "export",
+            n_students=students,
+            n_schools=schools,
+            n_years=years,
+            file_format="parquet",
+        )
     generated = time.perf_counter()
     features.ingest_district(config, home / "export")
     print(
@@ -138,6 +139,19 @@ def _prepare(name: str, students: int, schools: int, years: int) -> Path:
         file=sys.stderr,
     )
     return state
+
+
+def _has_stored_attendance(path: Path) -> bool:
+    """Whether a warehouse exists and holds what ingest derives (else ingest again)."""
+    import duckdb
+
+    from features._stored_attendance import STORED_TABLES
+
+    if not path.is_file():
+        return False
+    with duckdb.connect(str(path), read_only=True) as connection:
+        tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+    return set(STORED_TABLES) <= tables
 
 
 def _config(state: Path):

@@ -52,7 +52,7 @@ from features._labels import (
     student_years,
 )
 from features._mobility import mobility_indicators
-from features._stored_days import STORED_DAYS
+from features._stored_attendance import STORED_DAYS, STORED_YEARS
 from ontrack.config import KPI, DistrictConfig
 
 WAREHOUSE_TABLES = (
@@ -106,7 +106,7 @@ class _Sources:
         """The attendance days (see ``attendance_days``) of ``school_years``.
 
         Read from the warehouse's stored ``attendance_days`` when ``tables`` has it
-        (see ``features._stored_days``), else derived from the attendance rows of
+        (see ``features._stored_attendance``), else derived from the attendance rows of
         those years where they are read: each school year's days are read in one
         place (a year as of its checkpoints, or the year before them as a whole).
         """
@@ -120,6 +120,24 @@ class _Sources:
         if stored is not None:
             return rows
         return attendance_days(rows, self.stays, self.day_index, self.school_year_start)
+
+    def year_attendance(self, school_years: Iterable[int]) -> ir.Table:
+        """Whole-year attendance totals (see ``year_attendance``) of ``school_years``.
+
+        Read from the warehouse's stored ``attendance_years`` when ``tables`` has
+        it, else derived from the stays and the attendance days of those years.
+        """
+        years = sorted(set(school_years))
+        stored = self.tables.get(STORED_YEARS)
+        if stored is not None:
+            return stored.filter(stored.school_year.isin(years))
+        stays = self.stays.filter(self.stays.school_year.isin(years))
+        return year_attendance(
+            stays,
+            self.day_index,
+            self.attendance_days(years),
+            self.school_year_start,
+        )
 
 
 def _sources(
@@ -294,13 +312,8 @@ def _last_year(
     """
     failing_mark, _ = course_failure_rule(config)
     tables, stage, start = sources.tables, sources.stage, sources.school_year_start
-    stays = sources.stays.filter(sources.stays.school_year.isin(years))
-    days = sources.attendance_days(years)
     grades = tables["grades"].filter(tables["grades"].school_year.isin(years))
-    attendance = stage(
-        "year_attendance",
-        year_attendance(stays, sources.day_index, days, start),
-    )
+    attendance = stage("year_attendance", sources.year_attendance(years))
     behaviour = year_behaviour(tables["discipline"], start)
     behaviour = stage(
         "year_behaviour", behaviour.filter(behaviour.school_year.isin(years))
@@ -347,15 +360,7 @@ def kpi_labels(
     candidates = stage("candidates", labelled_student_years(tables, years, config))
     return kpi_label_rows(
         candidates,
-        stage(
-            "year_attendance",
-            year_attendance(
-                sources.stays,
-                sources.day_index,
-                sources.attendance_days(years),
-                sources.school_year_start,
-            ),
-        ),
+        stage("year_attendance", sources.year_attendance(years)),
         tables["grades"],
         tables["assessments"],
         config.kpis,

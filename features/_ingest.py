@@ -92,7 +92,7 @@ from features._schemas import (
     normalise,
     parse,
 )
-from features._stored_days import store_attendance_days
+from features._stored_attendance import store_attendance
 from features._warehouse import (
     QUARANTINE_FOLDER,
     building,
@@ -262,8 +262,8 @@ def ingest_district(
                     written[name] = quarantine_dir / f"{name}.csv"
                     _write_quarantine(connection, spec, _pending(written[name]))
             connection.execute("DETACH staging")
-            days = store_attendance_days(connection, config.district.school_year_start)
-            logger.info("attendance days stored: %s", days)
+            stored = store_attendance(connection, config.district.school_year_start)
+            logger.info("derived attendance stored: %s", stored)
     except BaseException:
         for path in written.values():
             _pending(path).unlink(missing_ok=True)

@@ -39,8 +39,8 @@ from features._indicators import (
     school_snapshots,
     student_snapshots,
 )
+from features._stored_attendance import stored_attendance
 from features._stored_catalog import remove_feature_catalog
-from features._stored_days import STORED_DAYS, stored_attendance_days
 from ontrack.config import DistrictConfig
 
 logger = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ def _connect(config: DistrictConfig):
 
 
 def _tables(con, config: DistrictConfig) -> dict[str, ir.Table]:
-    """The warehouse tables, and its stored attendance days when they fit ``config``."""
+    """The warehouse tables, and its stored attendance when it fits ``config``."""
     # Not ``con.list_tables()``: Ibis 12 calls a method DuckDB 2 no longer has.
     listed = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
     present = {row[0] for row in listed}
@@ -348,9 +348,7 @@ def _tables(con, config: DistrictConfig) -> dict[str, ir.Table]:
                 f"warehouse table {name}: missing columns {', '.join(absent)}; "
                 f"expected {', '.join(columns)} (docs/CONTRACTS.md)"
             )
-    days = stored_attendance_days(con, config.district.school_year_start)
-    if days is not None:
-        tables[STORED_DAYS] = days
+    tables.update(stored_attendance(con, config.district.school_year_start))
     return tables
 
 

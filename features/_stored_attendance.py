@@ -1,0 +1,123 @@
+"""The attendance the warehouse keeps beside the canonical tables, derived by ingest.
+
+Every snapshot reads the attendance rows grouped per student and day and placed in
+enrolment (:func:`features._attendance.attendance_days`), and the previous school
+year's totals (:func:`features._attendance.year_attendance`); the KPI labels read
+the totals too. Ingest builds both once, from the canonical tables it has just
+written, and stores them in the warehouse as ``attendance_days`` and
+``attendance_years``: grouping and placing twenty million rows is most of a
+snapshot's work, and a district builds many snapshots from one export.
+
+The stored tables are the same Ibis expressions the builders would otherwise run,
+materialised; their comment records the school-year start they were built with. A
+warehouse without them (written before they existed, or by ``write_warehouse``
+without a school-year start), or built with another start than the config's, is
+read the slow way: the builders derive them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+
+from features._attendance import attendance_days, year_attendance
+from features._calendar import instructional_day_index, school_year_of
+from features._enrolment import enrolment_stays
+
+logger = logging.getLogger(__name__)
+
+STORED_DAYS = "attendance_days"
+STORED_YEARS = "attendance_years"
+STORED_TABLES = (STORED_DAYS, STORED_YEARS)
+_COMMENT = "school_year_start={}"
+
+
+def store_attendance(
+    connection: duckdb.DuckDBPyConnection, school_year_start: str
+) -> dict[str, int]:
+    """Build the stored attendance tables from the warehouse tables of ``connection``.
+
+    Replaces them if they exist. Rows are ordered by school year and student (then
+    date): a snapshot reading one or two school years skips the blocks of the
+    others, and grouping rows that arrive student by student is several times
+    faster than grouping them in date order. Returns the rows stored per table
+    (none when the warehouse has no enrolment or calendar).
+    """
+    con = ibis.duckdb.from_connection(connection)
+    calendar = con.table("calendar")
+    enrollments = con.table("enrollments")
+    found = con.to_pyarrow(_school_years(calendar, enrollments, school_year_start))
+    years = sorted(year for year in found["school_year"].to_pylist() if year)
+    for name in STORED_TABLES:
+        connection.execute(f"DROP TABLE IF EXISTS {name}")
+    if not years:
+        return {}
+    stays = con.create_table(
+        "_stays", enrolment_stays(enrollments, school_year_start), temp=True
+    )
+    day_index = con.create_table(
+        "_day_index",
+        instructional_day_index(calendar, years, school_year_start),
+        temp=True,
+    )
+    days = attendance_days(con.table("attendance"), stays, day_index, school_year_start)
+    days = con.create_table(
+        STORED_DAYS, days.order_by("school_year", "student_id", "date")
+    )
+    totals = year_attendance(stays, day_index, days, school_year_start)
+    con.create_table(STORED_YEARS, totals.order_by("school_year", "student_id"))
+    rows = {}
+    for name in STORED_TABLES:
+        connection.execute(
+            f"COMMENT ON TABLE {name} IS '{_COMMENT.format(school_year_start)}'"
+        )
+        (rows[name],) = connection.execute(f"SELECT count(*) FROM {name}").fetchone()
+    for name in ("_stays", "_day_index"):
+        connection.execute(f"DROP TABLE {name}")
+    return rows
+
+
+def stored_attendance(con, school_year_start: str) -> dict[str, ir.Table]:
+    """The stored attendance tables of an Ibis DuckDB connection, if usable.
+
+    Empty when the warehouse has them not or built them with another school-year
+    start (then logged: the snapshots derive them, the same but slower).
+    """
+    names = ", ".join(f"'{name}'" for name in STORED_TABLES)
+    found = dict(
+        con.raw_sql(
+            "SELECT table_name, comment FROM duckdb_tables() "
+            f"WHERE table_name IN ({names})"
+        ).fetchall()
+    )
+    if set(found) != set(STORED_TABLES):
+        logger.info(
+            "the warehouse stores no derived attendance: deriving it "
+            "(run `ontrack ingest` again to store it)"
+        )
+        return {}
+    comments = {comment or "no school-year start" for comment in found.values()}
+    if comments != {_COMMENT.format(school_year_start)}:
+        logger.warning(
+            "the warehouse's derived attendance was built with %s, not the config's "
+            "school_year_start=%s: deriving it (run `ontrack ingest` again to "
+            "store it)",
+            " and ".join(sorted(comments)),
+            school_year_start,
+        )
+        return {}
+    return {name: con.table(name) for name in STORED_TABLES}
+
+
+def _school_years(
+    calendar: ir.Table, enrollments: ir.Table, school_year_start: str
+) -> ir.Table:
+    """The school years of the calendar's dates and of the enrolments."""
+    taught = calendar.select(
+        school_year=school_year_of(calendar.date, school_year_start).cast("int64")
+    )
+    enrolled = enrollments.select(school_year=enrollments.school_year.cast("int64"))
+    return taught.union(enrolled)
