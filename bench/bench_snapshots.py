@@ -145,7 +145,7 @@ def _has_stored_attendance(path: Path) -> bool:
     """Whether a warehouse exists and holds what ingest derives (else ingest again)."""
     import duckdb
 
-    from features._stored_attendance import STORED_TABLES
+    from features._derived_tables import STORED_TABLES
 
     if not path.is_file():
         return False

@@ -47,7 +47,7 @@ def attendance_days(
 
     Each row depends on the records of its own day and, for ``absence_streak``, on
     the earlier days of the school year only: the table can be built once for the
-    whole warehouse (ingest stores it, see ``features._stored_attendance``) and cut at
+    whole warehouse (ingest stores it, see ``features._derived_tables``) and cut at
     any as-of date.
     """
     is_absence = attendance.category.isin(ABSENCE_CATEGORIES)

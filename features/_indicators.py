@@ -40,6 +40,12 @@ from features._calendar import (
 )
 from features._catalog import FEATURE_CATALOG
 from features._courses import course_indicators, year_failures
+from features._derived_tables import (
+    STORED_DAY_INDEX,
+    STORED_DAYS,
+    STORED_STAYS,
+    STORED_YEARS,
+)
 from features._enrolment import (
     enrolled_on,
     enrolment_stays,
@@ -52,7 +58,6 @@ from features._labels import (
     student_years,
 )
 from features._mobility import mobility_indicators
-from features._stored_attendance import STORED_DAYS, STORED_YEARS
 from ontrack.config import KPI, DistrictConfig
 
 WAREHOUSE_TABLES = (
@@ -106,7 +111,7 @@ class _Sources:
         """The attendance days (see ``attendance_days``) of ``school_years``.
 
         Read from the warehouse's stored ``attendance_days`` when ``tables`` has it
-        (see ``features._stored_attendance``), else derived from the attendance rows of
+        (see ``features._derived_tables``), else derived from the attendance rows of
         those years where they are read: each school year's days are read in one
         place (a year as of its checkpoints, or the year before them as a whole).
         """
@@ -157,12 +162,24 @@ def _sources(
     start = config.district.school_year_start
     years = sorted(set(school_years))
     # Only the school years asked for: a snapshot reads its year and the one before.
-    enrollments = tables["enrollments"]
-    enrollments = enrollments.filter(enrollments.school_year.isin(years))
-    stays = stage("stays", enrolment_stays(enrollments, start))
-    day_index = stage(
-        "day_index", instructional_day_index(tables["calendar"], years, start)
-    )
+    stays = tables.get(STORED_STAYS)
+    if stays is not None:
+        stays = stays.filter(stays.school_year.isin(years))
+    else:
+        enrollments = tables["enrollments"]
+        enrollments = enrollments.filter(enrollments.school_year.isin(years))
+        stays = stage("stays", enrolment_stays(enrollments, start))
+    day_index = tables.get(STORED_DAY_INDEX)
+    if day_index is not None:
+        # The dates the builders look up: from the eve of the first year on.
+        day_index = day_index.filter(
+            day_index.date >= first_day_of_year(years[0], start) - dt.timedelta(1),
+            day_index.date < first_day_of_year(years[-1] + 1, start),
+        )
+    else:
+        day_index = stage(
+            "day_index", instructional_day_index(tables["calendar"], years, start)
+        )
     return _Sources(tables, stays, day_index, start, stage, until)
 
 

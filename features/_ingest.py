@@ -73,6 +73,7 @@ import pyarrow.parquet as pq
 from pandera.errors import SchemaErrors
 
 from features._adapters import ADAPTERS
+from features._derived_tables import store_derived_tables
 from features._reading import (
     MalformedRow,
     TableSource,
@@ -92,7 +93,6 @@ from features._schemas import (
     normalise,
     parse,
 )
-from features._stored_attendance import store_attendance
 from features._warehouse import (
     QUARANTINE_FOLDER,
     building,
@@ -262,8 +262,8 @@ def ingest_district(
                     written[name] = quarantine_dir / f"{name}.csv"
                     _write_quarantine(connection, spec, _pending(written[name]))
             connection.execute("DETACH staging")
-            stored = store_attendance(connection, config.district.school_year_start)
-            logger.info("derived attendance stored: %s", stored)
+            stored = store_derived_tables(connection, config.district.school_year_start)
+            logger.info("derived tables stored: %s", stored)
     except BaseException:
         for path in written.values():
             _pending(path).unlink(missing_ok=True)

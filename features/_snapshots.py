@@ -29,6 +29,7 @@ from features._calendar import (
     checkpoints_with_school_days,
     school_year_of,
 )
+from features._derived_tables import stored_derived_tables
 from features._indicators import (
     WAREHOUSE_TABLES,
     Stage,
@@ -39,7 +40,6 @@ from features._indicators import (
     school_snapshots,
     student_snapshots,
 )
-from features._stored_attendance import stored_attendance
 from features._stored_catalog import remove_feature_catalog
 from ontrack.config import DistrictConfig
 
@@ -330,7 +330,7 @@ def _connect(config: DistrictConfig):
 
 
 def _tables(con, config: DistrictConfig) -> dict[str, ir.Table]:
-    """The warehouse tables, and its stored attendance when it fits ``config``."""
+    """The warehouse tables, and its derived tables when they fit ``config``."""
     # Not ``con.list_tables()``: Ibis 12 calls a method DuckDB 2 no longer has.
     listed = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
     present = {row[0] for row in listed}
@@ -348,7 +348,7 @@ def _tables(con, config: DistrictConfig) -> dict[str, ir.Table]:
                 f"warehouse table {name}: missing columns {', '.join(absent)}; "
                 f"expected {', '.join(columns)} (docs/CONTRACTS.md)"
             )
-    tables.update(stored_attendance(con, config.district.school_year_start))
+    tables.update(stored_derived_tables(con, config.district.school_year_start))
     return tables
 
 

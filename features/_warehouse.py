@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 
+from features._derived_tables import store_derived_tables
 from features._schemas import SQL_TYPES, TABLES, IngestError, TableSpec
-from features._stored_attendance import store_attendance
 
 if TYPE_CHECKING:
     from ontrack.config import DistrictConfig
@@ -119,8 +119,8 @@ def write_warehouse(
     has canonical column names and values DuckDB can cast to the column types
     (``"2024-03-15"`` or a date for a ``DATE``). A table left out is empty; an
     optional column left out is missing (NULL). Rows are *not* validated. With
-    ``school_year_start`` the attendance days are stored as ingest stores them
-    (see ``features._stored_attendance``); without, snapshots derive them.
+    ``school_year_start`` the derived tables are stored as ingest stores them
+    (see ``features._derived_tables``); without, snapshots derive them.
 
     Raises :class:`IngestError` for an unknown table, an unknown column or a missing
     required column.
@@ -139,7 +139,7 @@ def write_warehouse(
             if name in tables:
                 _insert_frame(connection, spec, tables[name])
         if school_year_start is not None:
-            store_attendance(connection, school_year_start)
+            store_derived_tables(connection, school_year_start)
     return warehouse_path(state_dir)
 
 

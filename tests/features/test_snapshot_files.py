@@ -96,13 +96,13 @@ def test_attendance_days_stored_for_another_school_year_start_are_not_read(
     other = make_config(tmp_path / "other")
     write_warehouse(other.state_dir, tiny_district(), school_year_start="07-01")
 
-    with caplog.at_level(logging.WARNING, logger="features._stored_attendance"):
+    with caplog.at_level(logging.WARNING, logger="features._derived_tables"):
         build_snapshots(other, today=TODAY)
 
     assert caplog.messages == [
-        "the warehouse's derived attendance was built with school_year_start=07-01, "
-        "not the config's school_year_start=08-01: deriving it (run `ontrack "
-        "ingest` again to store it)"
+        "the warehouse's derived tables were built with school_year_start=07-01, "
+        "not the config's school_year_start=08-01: deriving them (run `ontrack "
+        "ingest` again to store them)"
     ]
     for name in FILES:
         pd.testing.assert_frame_equal(written(other, name), written(config, name))

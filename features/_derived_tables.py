@@ -1,12 +1,16 @@
-"""The attendance the warehouse keeps beside the canonical tables, derived by ingest.
+"""What ingest derives from the canonical tables and keeps in the warehouse beside them.
 
-Every snapshot reads the attendance rows grouped per student and day and placed in
-enrolment (:func:`features._attendance.attendance_days`), and the previous school
-year's totals (:func:`features._attendance.year_attendance`); the KPI labels read
-the totals too. Ingest builds both once, from the canonical tables it has just
-written, and stores them in the warehouse as ``attendance_days`` and
-``attendance_years``: grouping and placing twenty million rows is most of a
-snapshot's work, and a district builds many snapshots from one export.
+Every snapshot starts from the same steps over the whole warehouse: the enrolment
+stays clipped to their school years (:func:`features._enrolment.enrolment_stays`),
+the instructional-day index of the calendars
+(:func:`features._calendar.instructional_day_index`), the attendance rows grouped per
+student and day and placed in enrolment
+(:func:`features._attendance.attendance_days`), and each student's whole-year
+attendance (:func:`features._attendance.year_attendance`), which the labels read
+too. Ingest builds them once, from the canonical tables it has just written, and
+stores them as ``enrolment_stays``, ``day_index``, ``attendance_days`` and
+``attendance_years``: grouping and placing twenty million attendance rows is most of
+a snapshot's work, and a district builds many snapshots from one export.
 
 The stored tables are the same Ibis expressions the builders would otherwise run,
 materialised; their comment records the school-year start they were built with. A
@@ -29,22 +33,24 @@ from features._enrolment import enrolment_stays
 
 logger = logging.getLogger(__name__)
 
+STORED_STAYS = "enrolment_stays"
+STORED_DAY_INDEX = "day_index"
 STORED_DAYS = "attendance_days"
 STORED_YEARS = "attendance_years"
-STORED_TABLES = (STORED_DAYS, STORED_YEARS)
+STORED_TABLES = (STORED_STAYS, STORED_DAY_INDEX, STORED_DAYS, STORED_YEARS)
 _COMMENT = "school_year_start={}"
 
 
-def store_attendance(
+def store_derived_tables(
     connection: duckdb.DuckDBPyConnection, school_year_start: str
 ) -> dict[str, int]:
-    """Build the stored attendance tables from the warehouse tables of ``connection``.
+    """Build the derived tables from the warehouse tables of ``connection``.
 
     Replaces them if they exist. Rows are ordered by school year and student (then
-    date): a snapshot reading one or two school years skips the blocks of the
-    others, and grouping rows that arrive student by student is several times
-    faster than grouping them in date order. Returns the rows stored per table
-    (none when the warehouse has no enrolment or calendar).
+    date; the day index by date): a snapshot reading one or two school years skips
+    the blocks of the others, and grouping rows that arrive student by student is
+    several times faster than grouping them in date order. Returns the rows stored
+    per table (none when the warehouse has no enrolment or calendar).
     """
     con = ibis.duckdb.from_connection(connection)
     calendar = con.table("calendar")
@@ -55,13 +61,13 @@ def store_attendance(
         connection.execute(f"DROP TABLE IF EXISTS {name}")
     if not years:
         return {}
+    stays = enrolment_stays(enrollments, school_year_start)
     stays = con.create_table(
-        "_stays", enrolment_stays(enrollments, school_year_start), temp=True
+        STORED_STAYS, stays.order_by("school_year", "student_id", "first_day")
     )
+    day_index = instructional_day_index(calendar, years, school_year_start)
     day_index = con.create_table(
-        "_day_index",
-        instructional_day_index(calendar, years, school_year_start),
-        temp=True,
+        STORED_DAY_INDEX, day_index.order_by("date", "school_id")
     )
     days = attendance_days(con.table("attendance"), stays, day_index, school_year_start)
     days = con.create_table(
@@ -75,13 +81,11 @@ def store_attendance(
             f"COMMENT ON TABLE {name} IS '{_COMMENT.format(school_year_start)}'"
         )
         (rows[name],) = connection.execute(f"SELECT count(*) FROM {name}").fetchone()
-    for name in ("_stays", "_day_index"):
-        connection.execute(f"DROP TABLE {name}")
     return rows
 
 
-def stored_attendance(con, school_year_start: str) -> dict[str, ir.Table]:
-    """The stored attendance tables of an Ibis DuckDB connection, if usable.
+def stored_derived_tables(con, school_year_start: str) -> dict[str, ir.Table]:
+    """The stored derived tables of an Ibis DuckDB connection, if usable.
 
     Empty when the warehouse has them not or built them with another school-year
     start (then logged: the snapshots derive them, the same but slower).
@@ -95,16 +99,16 @@ def stored_attendance(con, school_year_start: str) -> dict[str, ir.Table]:
     )
     if set(found) != set(STORED_TABLES):
         logger.info(
-            "the warehouse stores no derived attendance: deriving it "
-            "(run `ontrack ingest` again to store it)"
+            "the warehouse stores no derived tables: deriving them "
+            "(run `ontrack ingest` again to store them)"
         )
         return {}
     comments = {comment or "no school-year start" for comment in found.values()}
     if comments != {_COMMENT.format(school_year_start)}:
         logger.warning(
-            "the warehouse's derived attendance was built with %s, not the config's "
-            "school_year_start=%s: deriving it (run `ontrack ingest` again to "
-            "store it)",
+            "the warehouse's derived tables were built with %s, not the config's "
+            "school_year_start=%s: deriving them (run `ontrack ingest` again to "
+            "store them)",
             " and ".join(sorted(comments)),
             school_year_start,
         )
