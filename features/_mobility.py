@@ -70,33 +70,34 @@ def mobility_indicators(
 
 
 def _schools(spine: ir.Table, stays: ir.Table) -> ir.Table:
-    this_year = spine.join(
+    """Schools attended this year (stays entered by the as-of date) and last year."""
+    this_year = (stays.school_year == spine.school_year) & (
+        stays.entry_date <= spine.as_of_date
+    )
+    # One join for both years: the stays of this year and of the one before.
+    joined = spine.join(
         stays,
         [
             spine.student_id == stays.student_id,
-            spine.school_year == stays.school_year,
-            stays.entry_date <= spine.as_of_date,
+            stays.school_year >= spine.school_year - 1,
+            stays.school_year <= spine.school_year,
         ],
-    ).select(spine.student_id, spine.as_of_date, stays.school_id)
-    last_year = spine.join(
-        stays,
-        [
-            spine.student_id == stays.student_id,
-            spine.school_year - 1 == stays.school_year,
-        ],
-    ).select(spine.student_id, spine.as_of_date, stays.school_id)
-    now = this_year.group_by("student_id", "as_of_date").agg(
-        schools_this_year=this_year.school_id.nunique()
+    ).select(
+        spine.student_id,
+        spine.as_of_date,
+        stays.school_id,
+        this_year=this_year,
+        last_year=stays.school_year == spine.school_year - 1,
     )
-    before = last_year.group_by("student_id", "as_of_date").agg(
-        schools_last_year=last_year.school_id.nunique()
+    # Per school first, then counted: two distinct counts with filters would
+    # group twice and join the halves.
+    per_school = joined.group_by("student_id", "as_of_date", "school_id").agg(
+        this_year=joined.this_year.max().cast("float64"),
+        last_year=joined.last_year.max().cast("float64"),
     )
-    joined = now.left_join(before, ["student_id", "as_of_date"])
-    return joined.select(
-        now.student_id,
-        now.as_of_date,
-        schools_this_year=now.schools_this_year.cast("float64"),
-        schools_last_year=ibis.coalesce(before.schools_last_year, 0).cast("float64"),
+    return per_school.group_by("student_id", "as_of_date").agg(
+        schools_this_year=per_school.this_year.sum(),
+        schools_last_year=per_school.last_year.sum(),
     )
 
 
