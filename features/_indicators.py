@@ -51,7 +51,7 @@ from features._enrolment import (
     enrolment_stays,
     recent_window_start,
 )
-from features._joins import attach
+from features._joins import attach, attach_all
 from features._labels import (
     chronically_absent,
     kpi_label_rows,
@@ -312,10 +312,10 @@ def _this_year(
             tables["programs"],
         ),
     )
-    result = spine.select(*KEY_COLUMNS)
-    for name, part in zip(_PART_NAMES, parts, strict=True):
-        result = attach(result, sources.stage(name, part), KEYS)
-    return result
+    staged = [
+        sources.stage(name, part) for name, part in zip(_PART_NAMES, parts, strict=True)
+    ]
+    return attach_all(spine.select(*KEY_COLUMNS), staged, KEYS)
 
 
 def _last_year(
@@ -337,7 +337,7 @@ def _last_year(
     )
     failures = stage("year_failures", year_failures(grades, failing_mark, start))
     year_keys = ["student_id", "school_year"]
-    totals = attach(attach(attendance, behaviour, year_keys), failures, year_keys)
+    totals = attach_all(attendance, [behaviour, failures], year_keys)
     wanted = spine.select("student_id", "as_of_date", prior_year=spine.school_year - 1)
     joined = wanted.join(
         totals,

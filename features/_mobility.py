@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from features._calendar import ONE_DAY
-from features._joins import attach
+from features._joins import attach, attach_all
 
 PROTECTED_FLAGS = ("disability", "english_learner", "economically_disadvantaged")
 PROTECTED_LABELS = ("race_ethnicity", "gender")
@@ -52,13 +52,13 @@ def mobility_indicators(
         ),
         grade=spine.grade.cast("float64"),
     )
-    for part in (
+    parts = [
         _schools(spine, stays),
         _history(spine, enrollments),
         _context(spine, students),
         _programs(spine, programs),
-    ):
-        result = attach(result, part, keys)
+    ]
+    result = attach_all(result, parts, keys)
     # In the warehouse's first school year nobody's previous year is known.
     return result.mutate(
         schools_last_year=ibis.ifelse(
