@@ -177,27 +177,23 @@ def attendance_indicators(
         recent_days_absent=recent.missed.sum()
     )
     keys = ["student_id", "as_of_date"]
+    periods = student_periods.select(*keys)
     joined = (
-        student_periods.select("student_id", "as_of_date")
-        .left_join(enrolled, keys)
+        periods.left_join(enrolled, keys)
+        .left_join(totals, keys)
+        .left_join(recent, keys)
         .select(
-            "student_id",
-            "as_of_date",
-            days_enrolled=ibis.coalesce(ibis._.days_enrolled, 0),
-            recent_days_enrolled=ibis.coalesce(ibis._.recent_days_enrolled, 0),
+            periods.student_id,
+            periods.as_of_date,
+            days_enrolled=ibis.coalesce(enrolled.days_enrolled, 0),
+            recent_days_enrolled=ibis.coalesce(enrolled.recent_days_enrolled, 0),
+            days_absent=ibis.coalesce(totals.days_absent, 0.0),
+            unexcused_missed=ibis.coalesce(totals.unexcused_missed, 0.0),
+            absence_missed=ibis.coalesce(totals.absence_missed, 0.0),
+            tardies=ibis.coalesce(totals.tardies, 0),
+            longest_absence_streak=ibis.coalesce(totals.longest_absence_streak, 0),
+            recent_days_absent=ibis.coalesce(recent.recent_days_absent, 0.0),
         )
-    )
-    joined = joined.left_join(totals, keys).select(
-        *[joined[column] for column in joined.columns],
-        days_absent=ibis.coalesce(totals.days_absent, 0.0),
-        unexcused_missed=ibis.coalesce(totals.unexcused_missed, 0.0),
-        absence_missed=ibis.coalesce(totals.absence_missed, 0.0),
-        tardies=ibis.coalesce(totals.tardies, 0),
-        longest_absence_streak=ibis.coalesce(totals.longest_absence_streak, 0),
-    )
-    joined = joined.left_join(recent, keys).select(
-        *[joined[column] for column in joined.columns],
-        recent_days_absent=ibis.coalesce(recent.recent_days_absent, 0.0),
     )
     return _rates(joined)
 
