@@ -7,7 +7,8 @@ the student was enrolled that day (see ``_enrolment``) and it was an instruction
 day of the school of that stay; other rows are ignored and reported. The school that
 counts a day is the stay's: the ``school_id`` written on an attendance row is not read.
 The recent window of the trend is the last 20 instructional days of the calendar of
-the school the student attends on the as-of date.
+the school the student attends on the as-of date; a school without a calendar has no
+recent window, and the rate over it and the trend are null.
 
 Worked example: a student enrolled on 20 instructional days with two full-day
 absences and one half-day absence has ``days_absent`` 2.5 and ``attendance_rate``

@@ -127,7 +127,7 @@ def enrolled_days(
     exclusive end of the period) and ``recent_from`` (inclusive start of the recent
     window, may be null). Returns ``student_id``, ``as_of_date``, ``days_enrolled``
     (days from the start of the school year) and ``recent_days_enrolled`` (days on or
-    after ``recent_from``), both before ``as_of_date``.
+    after ``recent_from``; 0 when it is null), both before ``as_of_date``.
     """
     spans = student_periods.join(
         stays,
@@ -141,9 +141,11 @@ def enrolled_days(
         student_periods.as_of_date,
         stays.school_id,
         start=stays.counted_from,
-        recent_start=ibis.greatest(
-            stays.counted_from,
-            ibis.coalesce(student_periods.recent_from, stays.counted_from),
+        # No recent window without a start (a school without a calendar): no days.
+        recent_start=ibis.ifelse(
+            student_periods.recent_from.isnull(),
+            ibis.null("date"),
+            ibis.greatest(stays.counted_from, student_periods.recent_from),
         ),
         end=ibis.least(stays.last_day, student_periods.as_of_date - ONE_DAY),
     )

@@ -301,3 +301,24 @@ def test_empty_calendar_is_refused(tmp_path):
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["student_id", "as_of_date"]).reset_index(drop=True)
+
+
+def test_a_school_without_a_calendar_has_no_recent_window(tmp_path):
+    # 0002 moved from A to B on 20 September; B's calendar is left out.
+    tables = tiny_district()
+    calendar = tables["calendar"]
+    tables["calendar"] = calendar[calendar.school_id != "B"]
+    config = make_config(tmp_path)
+    write_district(tmp_path, tables)
+    build_snapshots(config, as_of=FIRST_AS_OF)
+    frame = pd.read_parquet(tmp_path / "snapshots" / "student_snapshots.parquet")
+    row = frame[
+        (frame.student_id == "0002")
+        & (pd.to_datetime(frame.as_of_date).dt.date == FIRST_AS_OF)
+    ].iloc[0]
+
+    # The days at A still count; the last 20 days of B's calendar do not exist.
+    assert row["days_enrolled"] > 0
+    assert not math.isnan(row["attendance_rate"])
+    assert math.isnan(row["attendance_rate_last_20"])
+    assert math.isnan(row["attendance_trend"])
