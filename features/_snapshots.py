@@ -228,11 +228,11 @@ def build_snapshots(
     as_of
         An ad-hoc as-of date to add, or None. Every build covers every checkpoint
         of every school year in the warehouse that has an instructional day on or
-        after it; ``as_of`` is added to those dates, and the ad-hoc dates of the
-        snapshot file already written are kept as they were built (rows of
-        ``as_of`` itself are rebuilt). A build without ``as_of`` drops the ad-hoc
-        dates. The labels and school snapshots are rebuilt on every run from
-        the student snapshots written, so the three files always agree.
+        after it; ``as_of`` is added to those dates, and so are the ad-hoc dates of
+        the snapshot file already written: they are built again from the warehouse
+        as it is now. A build without ``as_of`` drops the ad-hoc dates. The labels
+        and school snapshots are rebuilt on every run from the student snapshots
+        written, so the three files always agree.
     today
         School years whose last instructional day is before ``today`` (default: the
         current date) get KPI labels; later ones are still running.
@@ -259,14 +259,13 @@ def build_snapshots(
                 f"({', '.join(config.calendar.checkpoints)})"
             )
         if as_of is not None:
-            as_of_dates = sorted({*as_of_dates, as_of})
+            as_of_dates = sorted({*as_of_dates, as_of, *_earlier_ad_hoc_dates(config)})
         stage = duckdb_stage(con)
         students = _run(
             con, student_snapshots(tables, as_of_dates, config, stage=stage)
         )
         if as_of is not None:
             _check_enrolled_on(con, tables, students, as_of)
-            students = _with_earlier_ad_hoc_dates(students, config, as_of_dates)
         students = _sorted(students, STUDENT_ORDER)
         label_years = sorted(year for year, last in last_days.items() if last < today)
         labels = _sorted(_labels(con, tables, label_years, config, stage), LABEL_ORDER)
@@ -502,27 +501,20 @@ def _check_enrolled_on(
     )
 
 
-def _with_earlier_ad_hoc_dates(
-    students: pa.Table, config: DistrictConfig, built: list[dt.date]
-) -> pa.Table:
-    """``students`` plus the rows of the snapshot file already written whose as-of
-    date was not built now (earlier ad-hoc dates)."""
+def _earlier_ad_hoc_dates(config: DistrictConfig) -> list[dt.date]:
+    """The ad-hoc as-of dates of the student snapshot file already written."""
     path = config.state_dir / SNAPSHOT_DIR / STUDENT_FILE
     if not path.is_file():
-        return students
-    written = pq.read_table(path)
-    if written.schema.names != students.schema.names:
+        return []
+    try:
+        written = pq.read_table(path, columns=["as_of_date", "checkpoint"])
+    except (pa.ArrowInvalid, KeyError, OSError) as error:
         logger.warning(
-            "%s has other columns than this build; its ad-hoc dates are dropped", path
+            "%s cannot be read (%s); its ad-hoc dates are dropped", path, error
         )
-        return students
-    written = written.cast(students.schema)
-    earlier = pc.invert(
-        pc.is_in(
-            written["as_of_date"], pa.array(built).cast(written["as_of_date"].type)
-        )
-    )
-    return pa.concat_tables([students, written.filter(earlier)])
+        return []
+    ad_hoc = written.filter(pc.equal(written["checkpoint"], ""))
+    return sorted(set(pc.unique(ad_hoc["as_of_date"]).to_pylist()))
 
 
 def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:

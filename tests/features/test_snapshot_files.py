@@ -145,6 +145,35 @@ def test_an_ad_hoc_date_is_added_to_the_checkpoints_and_earlier_ones_kept(config
     assert as_of_dates(written(config, "student_snapshots")) == dates[:2]
 
 
+def test_earlier_ad_hoc_dates_are_built_again_from_the_warehouse_as_it_is(config):
+    build_snapshots(config, IN_MARCH, today=TODAY)
+    before = written(config, "student_snapshots")
+    # A new export adds an absence of 0001 on Tuesday 5 March.
+    tables = tiny_district()
+    late = pd.DataFrame(
+        {
+            "student_id": ["0001"],
+            "school_id": ["A"],
+            "date": [dt.date(2024, 3, 5)],
+            "category": ["unexcused"],
+            "fraction_missed": [1.0],
+        }
+    )
+    tables["attendance"] = pd.concat([tables["attendance"], late])
+    write_district(config.state_dir, tables)
+
+    build_snapshots(config, IN_APRIL, today=TODAY)
+
+    after = written(config, "student_snapshots")
+
+    def absent(frame: pd.DataFrame) -> float:
+        in_march = pd.to_datetime(frame.as_of_date).dt.date == IN_MARCH
+        return frame[in_march & (frame.student_id == "0001")].days_absent.item()
+
+    assert absent(after) == absent(before) + 1
+    assert as_of_dates(after) == [FIRST_AS_OF, SECOND_AS_OF, IN_MARCH, IN_APRIL]
+
+
 @pytest.mark.parametrize("as_of", [dt.date(2010, 1, 1), dt.date(2030, 1, 1)])
 def test_an_as_of_date_with_nobody_enrolled_is_refused_naming_the_span(config, as_of):
     build_snapshots(config, today=TODAY)
