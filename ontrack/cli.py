@@ -139,11 +139,21 @@ def ingest(
             "Ed-Fi descriptor codes."
         ),
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Replace the warehouse with this export alone, instead of updating "
+            "it by key (to correct a key: a category, an entry date).",
+        ),
+    ] = False,
 ) -> None:
     """Validate an export, quarantine bad rows and load the warehouse.
 
-    A flat student table (``--format student-table``, one row per student) skips the
-    warehouse and the features step: its rows are written as the snapshots.
+    An export updates the warehouse by key; with ``--fresh`` the new warehouse holds
+    this export alone. A flat student table (``--format student-table``, one row per
+    student) skips the warehouse and the features step: its rows are written as the
+    snapshots.
     """
     student_table = source_format is ExportFormat.student_table
     if student_table and mapping is None:
@@ -166,7 +176,7 @@ def ingest(
             report = ingest_student_table(district, source, mapping)
         else:
             report = ingest_district(
-                district, source, source_format.value, mapping=mapping
+                district, source, source_format.value, mapping=mapping, fresh=fresh
             )
     except ExportRefused as error:
         # A required table refused: nothing loaded, the same code as any refusal.

@@ -217,3 +217,41 @@ def test_ingest_with_a_refused_table_exits_4_after_loading_the_rest(tmp_path):
     assert result.exit_code == 4
     assert "refused tables: attendance" in result.output
     assert (tmp_path / "state" / "warehouse.duckdb").exists()
+
+
+def test_ingest_fresh_replaces_what_an_earlier_export_held(tmp_path):
+    import duckdb
+
+    from features import generate_demo_district
+
+    config = tmp_path / "district.toml"
+    config.write_text(
+        DEMO_CONFIG.read_text().replace('"../state"', f'"{tmp_path / "state"}"')
+    )
+    first, second = tmp_path / "first", tmp_path / "second"
+    generate_demo_district(first, n_students=40, n_schools=3, n_years=1, seed=3)
+    generate_demo_district(second, n_students=30, n_schools=3, n_years=1, seed=4)
+
+    def students() -> int:
+        path = tmp_path / "state" / "warehouse.duckdb"
+        with duckdb.connect(str(path), read_only=True) as connection:
+            return connection.execute("SELECT count(*) FROM students").fetchone()[0]
+
+    runner = CliRunner()
+    for export in (first, second):
+        assert (
+            runner.invoke(app, ["ingest", str(export), "-c", str(config)]).exit_code
+            == 0
+        )
+    merged = students()
+    result = runner.invoke(app, ["ingest", str(second), "-c", str(config), "--fresh"])
+    assert result.exit_code == 0
+    alone = students()
+
+    # Demo ids are numbered from 1: the second export overlaps the first.
+    assert alone < merged
+    second_ids = {
+        line.split(",")[0].strip('"')
+        for line in (second / "students.csv").read_text().splitlines()[1:]
+    }
+    assert alone == len(second_ids)
