@@ -156,6 +156,7 @@ class IngestReport:
     tables: dict[str, TableCounts]
     quarantine_files: dict[str, Path] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    empty_tables: tuple[str, ...] = ()
 
     @property
     def refused_tables(self) -> dict[str, str]:
@@ -210,6 +211,10 @@ class IngestReport:
             for counts in self.tables.values()
             if counts.refused
         )
+        lines.extend(
+            f"warning: the warehouse holds no {table} rows: {EMPTY_MEANS[table]}"
+            for table in self.empty_tables
+        )
         if self.notes:
             lines.append("derived by the adapter (check before trusting the figures):")
             lines.extend(f"- {note}" for note in self.notes)
@@ -262,6 +267,12 @@ def ingest_district(
                     written[name] = quarantine_dir / f"{name}.csv"
                     _write_quarantine(connection, spec, _pending(written[name]))
             connection.execute("DETACH staging")
+            read_by_kpis = {KPI_SOURCES[kpi.definition] for kpi in config.kpis}
+            empty = tuple(
+                name
+                for name in EMPTY_MEANS
+                if name in read_by_kpis and not _count(connection, quote(name))
+            )
             stored = store_derived_tables(connection, config.district.school_year_start)
             logger.info("derived tables stored: %s", stored)
     except BaseException:
@@ -284,7 +295,7 @@ def ingest_district(
         warehouse_path(state_dir),
         time.perf_counter() - started,
     )
-    return IngestReport(warehouse_path(state_dir), tables, written, tuple(notes))
+    return IngestReport(warehouse_path(state_dir), tables, written, tuple(notes), empty)
 
 
 def _find_sources(
@@ -776,6 +787,18 @@ def _stripped_zeros(spec: TableSpec, rows: str, in_previous: bool) -> list[str]:
 
 # Each identifier checked for lost leading zeros, and the table that defines it.
 _IDENTIFIERS = {"student_id": "students", "school_id": "schools"}
+# The table each KPI definition is labelled from, and what an empty one means.
+KPI_SOURCES = {
+    "chronic_absence": "attendance",
+    "course_failure": "grades",
+    "not_proficient": "assessments",
+}
+EMPTY_MEANS = {
+    "attendance": "every enrolled day counts as attended and nobody is chronically "
+    "absent",
+    "grades": "no course marks: no course-failure labels and no course flags",
+    "assessments": "no test results: no proficiency labels",
+}
 
 
 def _merge(

@@ -993,3 +993,15 @@ def test_a_required_table_with_a_header_and_no_rows_refuses_the_run(config, tmp_
         "lists every row of its required tables"
     )
     assert warehouse.read_bytes() == before
+
+
+def test_an_empty_table_a_kpi_is_labelled_from_is_warned_about(config, tmp_path):
+    report = ingest(config, tmp_path, attendance_csv=ATTENDANCE_HEADER)
+
+    # The config's one KPI is chronic absence: grades and assessments are not read.
+    assert report.empty_tables == ("attendance",)
+    assert report.describe().splitlines()[-1] == (
+        "warning: the warehouse holds no attendance rows: every enrolled day counts "
+        "as attended and nobody is chronically absent"
+    )
+    assert ingest(config, tmp_path).empty_tables == ()
