@@ -391,18 +391,24 @@ def ignored_attendance(
     *,
     stage: Stage = no_stage,
 ) -> ir.Table:
-    """How many attendance records of ``school_years`` no snapshot counts.
+    """How many attendance records no snapshot counts.
 
-    One row: ``days_off`` (records on a day that was not an instructional day of
-    the student's school) and ``not_enrolled`` (records on a day the student was
-    not enrolled).
+    ``school_years`` are the years with a calendar. One row: ``days_off`` (records
+    of those years on a day that was not an instructional day of the student's
+    school), ``not_enrolled`` (records of those years on a day the student was not
+    enrolled) and ``no_calendar`` (records dated in any other school year).
     """
     years = sorted(set(school_years))
     days = _sources(tables, years, config, stage).attendance_days(years)
-    return days.aggregate(
+    counted = days.aggregate(
         days_off=days.records.sum(where=days.school_id.notnull() & ~days.counted),
         not_enrolled=days.records.sum(where=days.school_id.isnull()),
     )
+    attendance = tables["attendance"]
+    elsewhere = attendance.filter(
+        ~_in_school_years(attendance.date, years, config.district.school_year_start)
+    )
+    return counted.cross_join(elsewhere.aggregate(no_calendar=elsewhere.count()))
 
 
 def labelled_student_years(

@@ -149,6 +149,7 @@ class SnapshotSummary:
     unlabelled_years: tuple[int, ...]
     absences_on_days_off: int
     absences_outside_enrolment: int
+    absences_without_calendar: int
     min_enrolled_days: int
     seconds: float
     file_bytes: Mapping[str, int] = field(default_factory=dict)
@@ -173,7 +174,9 @@ class SnapshotSummary:
         lines.append(
             "absence records ignored: "
             f"{self.absences_on_days_off:,} on non-instructional days, "
-            f"{self.absences_outside_enrolment:,} on days the student was not enrolled"
+            f"{self.absences_outside_enrolment:,} on days the student was not "
+            f"enrolled, {self.absences_without_calendar:,} in school years without "
+            "a calendar"
         )
         if self.file_bytes:
             sizes = ", ".join(
@@ -300,6 +303,7 @@ def build_snapshots(
         unlabelled_years=tuple(year for year in last_days if year not in label_years),
         absences_on_days_off=ignored[0],
         absences_outside_enrolment=ignored[1],
+        absences_without_calendar=ignored[2],
         min_enrolled_days=chronic_kpi(config).min_enrolled_days,
         seconds=time.perf_counter() - started,
         file_bytes={
@@ -460,12 +464,17 @@ def _ignored_absences(
     years: list[int],
     config: DistrictConfig,
     stage: Stage,
-) -> tuple[int, int]:
-    """Attendance records on days off, and on days the student was not enrolled."""
+) -> tuple[int, int, int]:
+    """Attendance records on days off, on days the student was not enrolled, and
+    in school years without a calendar."""
     counts = con.to_pyarrow(
         ignored_attendance(tables, years, config, stage=stage)
     ).to_pylist()[0]
-    return counts["days_off"] or 0, counts["not_enrolled"] or 0
+    return (
+        counts["days_off"] or 0,
+        counts["not_enrolled"] or 0,
+        counts["no_calendar"] or 0,
+    )
 
 
 def _rows_by_as_of(students: pa.Table, as_of_dates: list[dt.date]) -> dict:

@@ -64,6 +64,7 @@ def test_summary_counts_labels_withheld_and_leavers(district):
     # 0001 on A's day off, 0002 on B's; 0003 between its two stays.
     assert summary.absences_on_days_off == 2
     assert summary.absences_outside_enrolment == 1
+    assert summary.absences_without_calendar == 0
 
 
 def test_describe_reports_rows_base_rates_and_policies(district):
@@ -76,7 +77,7 @@ def test_describe_reports_rows_base_rates_and_policies(district):
     assert "left the district mid-year" in text and "2024: 1" in text
     assert (
         "absence records ignored: 2 on non-instructional days, 1 on days the "
-        "student was not enrolled"
+        "student was not enrolled, 0 in school years without a calendar"
     ) in text
     assert "Name" not in text and "Private" not in text
 

@@ -86,6 +86,19 @@ def test_stored_attendance_days_write_the_same_files_as_deriving_them(config, tm
     assert derived.absences_on_days_off > 0
 
 
+def test_absences_in_a_school_year_without_a_calendar_are_reported(tmp_path):
+    config = make_config(tmp_path)
+    tables = tiny_district()
+    # A year before any calendar: 2021-2022.
+    early = tables["attendance"].iloc[[0]].assign(date=dt.date(2021, 10, 4))
+    tables["attendance"] = pd.concat([tables["attendance"], early])
+    write_district(config.state_dir, tables)
+
+    summary = build_snapshots(config, today=TODAY)
+
+    assert summary.absences_without_calendar == 1
+
+
 def test_attendance_days_stored_for_another_school_year_start_are_not_read(
     tmp_path, caplog
 ):
