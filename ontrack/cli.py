@@ -445,8 +445,14 @@ def run() -> None:
     """
     import sys
 
+    import duckdb
+
     try:
         app(standalone_mode=True)
+    except duckdb.InterruptException:
+        # Ctrl-C while DuckDB runs a query: an interrupt like any other.
+        console.print("interrupted")
+        raise SystemExit(130) from None
     except (ValueError, FileNotFoundError, LookupError) as error:
         if "-v" in sys.argv or "--verbose" in sys.argv:
             raise

@@ -255,3 +255,34 @@ def test_ingest_fresh_replaces_what_an_earlier_export_held(tmp_path):
         for line in (second / "students.csv").read_text().splitlines()[1:]
     }
     assert alone == len(second_ids)
+
+
+def test_an_interrupted_query_ends_like_any_interrupt():
+    import subprocess
+    import sys
+    import textwrap
+
+    # A command interrupted while DuckDB runs a query (Ctrl-C during ingest).
+    code = textwrap.dedent(
+        """
+        import sys
+        import duckdb
+        import ontrack.cli as cli
+
+        @cli.app.command("stop")
+        def stop():
+            raise duckdb.InterruptException("Query interrupted")
+
+        sys.argv = ["ontrack", "stop"]
+        cli.run()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        130,
+        "interrupted\n",
+        "",
+    )
