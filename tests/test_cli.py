@@ -258,8 +258,6 @@ def test_ingest_fresh_replaces_what_an_earlier_export_held(tmp_path):
 
 
 def test_an_interrupted_query_ends_like_any_interrupt():
-    import subprocess
-    import sys
     import textwrap
 
     # A command interrupted while DuckDB runs a query (Ctrl-C during ingest).
