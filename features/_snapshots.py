@@ -279,6 +279,7 @@ def build_snapshots(
         schools = _sorted(schools, SCHOOL_ORDER)
         summary_parts = _label_summary(con, tables, label_years, labels, config)
         ignored = _ignored_absences(con, tables, sorted(last_days), config, stage)
+        notes = _years_without_enrolment(con, tables, last_days, config)
     finally:
         con.disconnect()
 
@@ -310,6 +311,7 @@ def build_snapshots(
             name: (out_dir / name).stat().st_size
             for name in (STUDENT_FILE, SCHOOL_FILE, LABEL_FILE)
         },
+        notes=notes,
     )
     logger.info(
         "snapshots built: %s student rows, %s as-of dates, %s school rows, "
@@ -475,6 +477,35 @@ def _ignored_absences(
         counts["not_enrolled"] or 0,
         counts["no_calendar"] or 0,
     )
+
+
+def _years_without_enrolment(
+    con,
+    tables: Mapping[str, ir.Table],
+    last_days: Mapping[int, dt.date],
+    config: DistrictConfig,
+) -> tuple[str, ...]:
+    """A warning for each school year with school days but no enrolment.
+
+    Usually a ``school_year_start`` later than the first day of school: the days
+    before it land in a school year of their own that nobody is enrolled in.
+    """
+    enrollments = tables["enrollments"]
+    enrolled = set(
+        con.to_pyarrow(enrollments.select("school_year").distinct())[
+            "school_year"
+        ].to_pylist()
+    )
+    notes = tuple(
+        f"warning: school year {year} has school days in the calendar but no "
+        "enrolment; is [district] school_year_start "
+        f"({config.district.school_year_start}) later than the first day of school?"
+        for year in sorted(last_days)
+        if year not in enrolled
+    )
+    for note in notes:
+        logger.warning(note)
+    return notes
 
 
 def _rows_by_as_of(students: pa.Table, as_of_dates: list[dt.date]) -> dict:

@@ -202,3 +202,21 @@ def test_an_as_of_date_with_nobody_enrolled_is_refused_naming_the_span(config, a
         "pick a school day in it"
     )
     assert file_bytes(config) == before
+
+
+def test_a_school_year_start_after_the_first_school_day_is_warned_about(tmp_path):
+    # From 15 May, the tiny district's last three weeks of school (May-June 2024)
+    # fall in a school year 2025 that nobody is enrolled in.
+    config = make_config(
+        tmp_path, district={"name": "Tiny", "school_year_start": "05-15"}
+    )
+    write_district(config.state_dir, tiny_district())
+
+    summary = build_snapshots(config, today=TODAY)
+
+    assert summary.notes == (
+        "warning: school year 2025 has school days in the calendar but no "
+        "enrolment; is [district] school_year_start (05-15) later than the first "
+        "day of school?",
+    )
+    assert summary.notes[0] in summary.describe()
