@@ -162,6 +162,12 @@ def ingest(
             "group and label columns",
             param_hint="'--mapping'",
         )
+    if student_table and fresh:
+        raise typer.BadParameter(
+            "a student table has no warehouse to replace: its rows are always "
+            "written whole as the snapshots",
+            param_hint="'--fresh'",
+        )
     district = _config(config)
     from features import (
         ExportRefused,

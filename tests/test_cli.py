@@ -136,6 +136,19 @@ def test_blank_token_name_is_refused():
             "TOML file naming the id, school, group and label columns",
         ),
         (
+            [
+                "ingest",
+                "table.csv",
+                "--format",
+                "student-table",
+                "--mapping",
+                "map.toml",
+                "--fresh",
+            ],
+            "Invalid value for '--fresh': a student table has no warehouse to "
+            "replace: its rows are always written whole as the snapshots",
+        ),
+        (
             ["features", "--as-of", "2024-01-01", "--checkpoints"],
             "Invalid value for '--as-of' / '--checkpoints': give either --as-of or "
             "--checkpoints, not both",
