@@ -284,12 +284,13 @@ def build_snapshots(
         con.disconnect()
 
     out_dir = config.state_dir / SNAPSHOT_DIR
-    for table, name in (
-        (students, STUDENT_FILE),
-        (schools, SCHOOL_FILE),
-        (labels, LABEL_FILE),
-    ):
-        _write_atomically(table, out_dir / name)
+    _write_together(
+        {
+            out_dir / STUDENT_FILE: students,
+            out_dir / SCHOOL_FILE: schools,
+            out_dir / LABEL_FILE: labels,
+        }
+    )
     # Event-level snapshots read with the event-level catalog, not a flat table's.
     remove_feature_catalog(config.state_dir)
     rows_by_as_of = _rows_by_as_of(students, as_of_dates)
@@ -561,12 +562,19 @@ def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
     return table.sort_by([(name, "ascending") for name in key])
 
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    """Write a parquet file whole: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_together(files: Mapping[Path, pa.Table]) -> None:
+    """Write parquet files whole and together: every one is written to a temporary
+    file first and only then are they moved into place, one right after another,
+    so that a failure while writing leaves the old set as it was."""
+    partials = {
+        path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in files
+    }
     try:
-        pq.write_table(table, partial)
-        os.replace(partial, path)
+        for path, table in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, partials[path])
+        for path, partial in partials.items():
+            os.replace(partial, path)
     finally:
-        partial.unlink(missing_ok=True)
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)

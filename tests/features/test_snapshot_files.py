@@ -220,3 +220,26 @@ def test_a_school_year_start_after_the_first_school_day_is_warned_about(tmp_path
         "day of school?",
     )
     assert summary.notes[0] in summary.describe()
+
+
+def test_a_failure_while_writing_leaves_the_old_files_as_they_were(config, monkeypatch):
+    build_snapshots(config, today=TODAY)
+    before = file_bytes(config)
+    import features._snapshots as snapshots
+
+    write_table = snapshots.pq.write_table
+
+    def fail_on_the_labels(table, where, *args, **kwargs):
+        if "kpi_labels" in str(where):
+            raise OSError("disk full")
+        write_table(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(snapshots.pq, "write_table", fail_on_the_labels)
+
+    with pytest.raises(OSError, match="disk full"):
+        build_snapshots(config, IN_MARCH, today=TODAY)
+
+    # The student and school files were written first: none of them moved in.
+    assert file_bytes(config) == before
+    leftovers = list((config.state_dir / "snapshots").glob(".*.tmp"))
+    assert leftovers == []
