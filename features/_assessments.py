@@ -59,7 +59,13 @@ def assessment_indicators(
         graded.scale_score,
         graded.proficient,
     )
-    peers = ibis.window(group_by=["as_of_date", "subject", "school_year", "grade"])
+    # Ordered, so that the peers' sums add up in the same order on every run (in
+    # parallel they did not, and the z-scores moved in the 15th digit).
+    peers = ibis.window(
+        group_by=["as_of_date", "subject", "school_year", "grade"],
+        order_by=["student_id", "date", "scale_score"],
+        rows=(None, None),
+    )
     spread = before.scale_score.std(how="sample").over(peers)
     before = before.mutate(
         scale_z=ibis.ifelse(
