@@ -26,11 +26,12 @@ Measured here on 4 December 2026 (2 cores; other jobs moved timings by up to a
 third between runs): the large district (250,000 students x 4 years, 20.4 million
 attendance and 19.3 million grade rows) took 41 s to generate and 107 s to
 ingest, of which 22-27 s build the derived tables (``features/_derived_tables.py``).
-In thirteen runs the floor took 0.18-0.26 s and the snapshot of 1 April 2025
-(248,389 students) 1.86-2.77 s: 8.2, 8.5, 9.8, 9.9, 10.0, 10.0, 10.3, 10.4, 10.8,
-11.1, 11.9, 12.3 and 13.0 times the floor of its run (median 10.3x), at a
-0.78-0.86 GB peak. The goal of under 10x is met in about half the runs, not
-reliably. The demo district's 16 checkpoints, school snapshots and labels took
+In 27 runs over an hour the floor took 0.18-0.29 s and the snapshot of 1 April
+2025 (248,389 students) 1.86-2.87 s: 8.2x to 14.1x the floor of its run, median
+10.5x, under 10x in 6 runs, at a 0.78-0.86 GB peak. The goal of under 10x is not
+met reliably. (Ordering the tests' peer windows, so that z-scores are the same on
+every run, changed nothing measurable: 2.40-2.45 s before, 2.18-2.54 s after, in
+turns.) The demo district's 16 checkpoints, school snapshots and labels took
 2.4-2.9 s (0.64-0.67 GB).
 
 The same bench before this work: 4.5-7.1 s, 19-31x the floor, 0.92-0.96 GB; and
