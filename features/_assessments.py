@@ -119,25 +119,21 @@ def latest_results(assessments: ir.Table, subject: str) -> ir.Table:
 
 
 def _with_grade(assessments: ir.Table, stays: ir.Table) -> ir.Table:
-    """Attach the grade of the latest stay entered on or before each test date."""
+    """Attach the grade of the latest stay entered on or before each test date.
+
+    Of two stays entered on the same day, the higher grade: each stay covers the
+    dates from its entry to the next stay's (``next_entry`` of the stays).
+    """
     matched = assessments.left_join(
         stays,
         [
             assessments.student_id == stays.student_id,
             assessments.school_year == stays.school_year,
             stays.entry_date <= assessments.date,
+            stays.next_entry.isnull() | (assessments.date < stays.next_entry),
         ],
-    ).select(
+    )
+    return matched.select(
         *[assessments[column] for column in assessments.columns],
         grade=stays.grade,
-        entry_date=stays.entry_date,
-    )
-    latest_stay = ibis.window(
-        group_by=["student_id", "school_year", "subject", "date", "scale_score"],
-        order_by=[ibis.desc("entry_date"), ibis.desc("grade")],
-    )
-    return (
-        matched.mutate(rank=ibis.row_number().over(latest_stay))
-        .filter(ibis._.rank == 0)
-        .drop("rank", "entry_date")
     )

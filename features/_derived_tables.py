@@ -38,7 +38,9 @@ STORED_DAY_INDEX = "day_index"
 STORED_DAYS = "attendance_days"
 STORED_YEARS = "attendance_years"
 STORED_TABLES = (STORED_STAYS, STORED_DAY_INDEX, STORED_DAYS, STORED_YEARS)
-_COMMENT = "school_year_start={}"
+# The comment a stored table carries: what it was built with. The version changes
+# whenever a derived table changes shape; an older one is then derived again.
+_COMMENT = "ontrack derived tables v2, school_year_start={}"
 
 
 def store_derived_tables(
@@ -106,11 +108,11 @@ def stored_derived_tables(con, school_year_start: str) -> dict[str, ir.Table]:
     comments = {comment or "no school-year start" for comment in found.values()}
     if comments != {_COMMENT.format(school_year_start)}:
         logger.warning(
-            "the warehouse's derived tables were built with %s, not the config's "
-            "school_year_start=%s: deriving them (run `ontrack ingest` again to "
-            "store them)",
-            " and ".join(sorted(comments)),
-            school_year_start,
+            "the warehouse's derived tables are marked %s, not %s (this version, "
+            "the config's school-year start): deriving them (run `ontrack ingest` "
+            "again to store them)",
+            " and ".join(repr(comment) for comment in sorted(comments)),
+            repr(_COMMENT.format(school_year_start)),
         )
         return {}
     return {name: con.table(name) for name in STORED_TABLES}

@@ -30,6 +30,9 @@ def enrolment_stays(enrollments: ir.Table, school_year_start: str) -> ir.Table:
     (inclusive): ``first_day``, or the day after the latest ``last_day`` of the
     student's stays that entered earlier in the year, whichever is later. A stay that
     another covers entirely gets ``counted_from > last_day`` and counts no days.
+    Adds ``next_entry`` too: the entry date of the student's next stay that year in
+    order of entry, then grade (null for the last), so that the stay entered last on
+    or before a date is the one with ``entry_date <= date < next_entry``.
     """
     year_first = year_first_day(enrollments.school_year, school_year_start)
     year_last = year_last_day(enrollments.school_year, school_year_start)
@@ -54,12 +57,16 @@ def enrolment_stays(enrollments: ir.Table, school_year_start: str) -> ir.Table:
         rows=(None, -1),
     )
     before = stays.last_day.max().over(entered_before)
+    in_entry_order = ibis.window(
+        group_by=["student_id", "school_year"], order_by=["entry_date", "grade"]
+    )
     return stays.mutate(
         counted_from=ibis.ifelse(
             before.isnull(),
             stays.first_day,
             ibis.greatest(stays.first_day, before + ONE_DAY),
-        )
+        ),
+        next_entry=stays.entry_date.lead().over(in_entry_order),
     )
 
 
