@@ -322,3 +322,56 @@ def test_a_school_without_a_calendar_has_no_recent_window(tmp_path):
     assert not math.isnan(row["attendance_rate"])
     assert math.isnan(row["attendance_rate_last_20"])
     assert math.isnan(row["attendance_trend"])
+
+
+def test_a_result_takes_the_grade_of_the_stay_entered_last_before_it():
+    from features._assessments import _with_grade
+    from features._enrolment import enrolment_stays
+
+    D = dt.date
+    stays = enrolment_stays(
+        ibis.memtable(
+            pd.DataFrame(
+                {
+                    "student_id": ["s1", "s1", "s1", "s1"],
+                    "school_id": ["A", "B", "C", "D"],
+                    "school_year": [2024] * 4,
+                    "grade": [6, 7, 8, 8],
+                    # Two stays entered on 1 December: the higher grade counts.
+                    "entry_date": [
+                        D(2023, 9, 4),
+                        D(2023, 12, 1),
+                        D(2023, 12, 1),
+                        D(2024, 3, 1),
+                    ],  # fmt: skip
+                    "exit_date": [D(2023, 11, 30), None, None, None],
+                    "exit_reason": ["transfer", None, None, None],
+                }
+            )
+        ),
+        "08-01",
+    )
+    tests = ibis.memtable(
+        pd.DataFrame(
+            {
+                "student_id": ["s1"] * 4,
+                "school_year": [2024] * 4,
+                "date": [
+                    D(2023, 9, 1),
+                    D(2023, 11, 30),
+                    D(2023, 12, 1),
+                    D(2024, 3, 2),
+                ],  # fmt: skip
+                "subject": ["math"] * 4,
+                "scale_score": [400.0, 410.0, 420.0, 430.0],
+            }
+        )
+    )
+
+    graded = _with_grade(tests, stays).to_pandas().sort_values("date")
+
+    # Before any entry: no grade; then 6, then the higher of the two December
+    # stays, then March's.
+    assert graded.grade.tolist()[1:] == [6, 8, 8]
+    assert pd.isna(graded.grade.iloc[0])
+    assert len(graded) == 4
