@@ -118,9 +118,10 @@ def test_attendance_days_stored_for_another_school_year_start_are_not_read(
         if record.levelno >= logging.WARNING
     ]
     assert warnings == [
-        "the warehouse's derived tables were built with school_year_start=07-01, "
-        "not the config's school_year_start=08-01: deriving them (run `ontrack "
-        "ingest` again to store them)"
+        "the warehouse's derived tables are marked 'ontrack derived tables v2, "
+        "school_year_start=07-01', not 'ontrack derived tables v2, "
+        "school_year_start=08-01' (this version, the config's school-year start): "
+        "deriving them (run `ontrack ingest` again to store them)"
     ]
     for name in FILES:
         pd.testing.assert_frame_equal(written(other, name), written(config, name))
