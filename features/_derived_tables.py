@@ -13,10 +13,11 @@ stores them as ``enrolment_stays``, ``day_index``, ``attendance_days`` and
 a snapshot's work, and a district builds many snapshots from one export.
 
 The stored tables are the same Ibis expressions the builders would otherwise run,
-materialised; their comment records the school-year start they were built with. A
-warehouse without them (written before they existed, or by ``write_warehouse``
-without a school-year start), or built with another start than the config's, is
-read the slow way: the builders derive them.
+materialised; their comment records the version and the school-year start they
+were built with. A warehouse without them (written before they existed, or by
+``write_warehouse`` without a school-year start), or built by another version or
+with another start than the config's, is read the slow way: the builders derive
+them.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def store_derived_tables(
 def stored_derived_tables(con, school_year_start: str) -> dict[str, ir.Table]:
     """The stored derived tables of an Ibis DuckDB connection, if usable.
 
-    Empty when the warehouse has them not or built them with another school-year
-    start (then logged: the snapshots derive them, the same but slower).
+    Empty when the warehouse lacks them or built them with another version or
+    school-year start (then logged: the snapshots derive them, the same but
+    slower).
     """
     names = ", ".join(f"'{name}'" for name in STORED_TABLES)
     found = dict(
